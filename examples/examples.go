@@ -1,0 +1,23 @@
+// Package examples holds pandasync's example spec sets and the demo data,
+// embedded so that `pandasync demo` needs nothing but the binary.
+//
+// The demo directory holds the spec the demo runs (*.yaml), the directory it
+// serves from an embedded LDAP server (directory.ldif) and the seed of the
+// embedded Asset Panda emulator (assetpanda-seed.json). Tests load every
+// example so that none of them rots.
+package examples
+
+import "embed"
+
+// FS holds the example files, rooted at this directory: "demo/…",
+// "production/…".
+//
+//go:embed demo production
+var FS embed.FS
+
+// Paths of the demo data within FS.
+const (
+	DemoSpecDir   = "demo"
+	DemoDirectory = "demo/directory.ldif"
+	DemoSeed      = "demo/assetpanda-seed.json"
+)

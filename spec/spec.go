@@ -1,0 +1,223 @@
+// Package spec defines pandasync's desired-state documents and loads them.
+//
+// A spec set is any number of YAML files, each holding one or more documents
+// separated by "---". Every document has apiVersion pandasync.dev/v1alpha1, a
+// kind (Connection, UserMapping, CollectionMapping or SyncPolicy), a
+// metadata.name unique per kind, and a spec. Load decodes the documents
+// strictly (unknown or duplicate fields are errors), fills in defaults and
+// validates the whole set, reporting every problem at once with its file,
+// document and field path.
+package spec
+
+import (
+	"time"
+)
+
+// APIVersion is the only apiVersion this package accepts.
+const APIVersion = "pandasync.dev/v1alpha1"
+
+// The document kinds.
+const (
+	KindConnection        = "Connection"
+	KindUserMapping       = "UserMapping"
+	KindCollectionMapping = "CollectionMapping"
+	KindSyncPolicy        = "SyncPolicy"
+)
+
+// Set is a loaded, defaulted and validated spec: exactly one Connection, any
+// number of mappings, and one SyncPolicy (defaulted when none is given).
+//
+// Mappings are ordered by file name, then by their position in the file: a
+// person in several user mappings of one module gets the role of the first.
+type Set struct {
+	Connection         Connection
+	UserMappings       []UserMapping
+	CollectionMappings []CollectionMapping
+	Policy             SyncPolicy
+	// Files lists the files the set was loaded from, in load order.
+	Files []string
+}
+
+// Metadata names a document.
+type Metadata struct {
+	Name string `json:"name"`
+}
+
+// Source records where a document came from, for error messages.
+type Source struct {
+	File     string `json:"-"`
+	Document int    `json:"-"` // 1-based index of the document in its file
+}
+
+// Connection says how to reach Active Directory and Asset Panda.
+type Connection struct {
+	Source   `json:"-"`
+	Metadata Metadata       `json:"metadata"`
+	Spec     ConnectionSpec `json:"spec"`
+}
+
+// ConnectionSpec is the body of a Connection document.
+type ConnectionSpec struct {
+	Directory  DirectorySpec  `json:"directory"`
+	AssetPanda AssetPandaSpec `json:"assetPanda"`
+}
+
+// DirectorySpec configures the LDAP connection to Active Directory.
+type DirectorySpec struct {
+	URLs               []Value `json:"urls"`
+	BaseDN             Value   `json:"baseDN"`
+	BindDN             Value   `json:"bindDN"`
+	Password           Value   `json:"password"`
+	StartTLS           bool    `json:"startTLS,omitempty"`
+	CAFile             Value   `json:"caFile,omitempty"`
+	InsecureSkipVerify bool    `json:"insecureSkipVerify,omitempty"`
+	AllowCleartextBind bool    `json:"allowCleartextBind,omitempty"`
+	// Timeout bounds each LDAP request; default 30s.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// AssetPandaSpec configures the Asset Panda API client.
+type AssetPandaSpec struct {
+	URL          Value     `json:"url"`
+	ClientID     Value     `json:"clientID"`
+	ClientSecret Value     `json:"clientSecret"`
+	Email        Value     `json:"email"`
+	Password     Value     `json:"password"`
+	RateLimit    RateLimit `json:"rateLimit,omitempty"`
+}
+
+// RateLimit is a request budget: Requests per Per. Defaults: 400 per 180s.
+type RateLimit struct {
+	Requests int      `json:"requests,omitempty"`
+	Per      Duration `json:"per,omitempty"`
+}
+
+// UserMapping turns the members of an AD group into Asset Panda users with a
+// role in one module.
+//
+// Several mappings may name the same group and module with different roles;
+// their order matters, as the first one gives the role. The same account,
+// module, role and group twice is an error.
+type UserMapping struct {
+	Source   `json:"-"`
+	Metadata Metadata        `json:"metadata"`
+	Spec     UserMappingSpec `json:"spec"`
+}
+
+// UserMappingSpec is the body of a UserMapping document.
+type UserMappingSpec struct {
+	Account string `json:"account"`
+	Module  string `json:"module"`
+	Role    string `json:"role"`
+	Group   string `json:"group"`
+	// Nested includes members of nested groups; default true.
+	Nested *bool      `json:"nested,omitempty"`
+	Fields UserFields `json:"fields,omitempty"`
+	// OnRemove is what happens to a managed user who leaves the group, is
+	// disabled or deleted: "deactivate" (default) or "ignore".
+	OnRemove string `json:"onRemove,omitempty"`
+}
+
+// UserFields names the AD attributes user fields come from.
+type UserFields struct {
+	// Email defaults to "mail"; when the attribute is empty the
+	// userPrincipalName is used.
+	Email     string `json:"email,omitempty"`
+	FirstName string `json:"firstName,omitempty"` // default givenName
+	LastName  string `json:"lastName,omitempty"`  // default sn
+}
+
+// CollectionMapping turns the members of an AD group into records of an
+// Asset Panda collection, keyed by a field that holds their objectSid.
+type CollectionMapping struct {
+	Source   `json:"-"`
+	Metadata Metadata              `json:"metadata"`
+	Spec     CollectionMappingSpec `json:"spec"`
+}
+
+// CollectionMappingSpec is the body of a CollectionMapping document.
+type CollectionMappingSpec struct {
+	Account    string         `json:"account"`
+	Module     string         `json:"module"`
+	Collection string         `json:"collection"`
+	Group      string         `json:"group"`
+	Nested     *bool          `json:"nested,omitempty"` // default true
+	Key        KeyField       `json:"key"`
+	Fields     []FieldMapping `json:"fields,omitempty"`
+	Status     *StatusField   `json:"status,omitempty"`
+	// OnRemove is what happens to a managed record whose person left the
+	// group, was disabled or deleted: "inactive" (default) or "ignore".
+	OnRemove string `json:"onRemove,omitempty"`
+}
+
+// KeyField is the unique field that identifies a record, fed from an AD
+// attribute (objectSid by default).
+type KeyField struct {
+	Field     string `json:"field"`
+	Attribute string `json:"attribute,omitempty"` // default objectSid
+}
+
+// FieldMapping feeds one Asset Panda field from one AD attribute.
+type FieldMapping struct {
+	Field     string `json:"field"`
+	Attribute string `json:"attribute"`
+}
+
+// StatusField is a single-select field kept Active or Inactive.
+type StatusField struct {
+	Field    string `json:"field,omitempty"`    // default "Integration Status AD"
+	Active   string `json:"active,omitempty"`   // default "Active"
+	Inactive string `json:"inactive,omitempty"` // default "Inactive"
+}
+
+// SyncPolicy holds the schedule, the safety limits and the suspend switch.
+type SyncPolicy struct {
+	Source   `json:"-"`
+	Metadata Metadata       `json:"metadata"`
+	Spec     SyncPolicySpec `json:"spec"`
+}
+
+// SyncPolicySpec is the body of a SyncPolicy document.
+type SyncPolicySpec struct {
+	Schedule Schedule `json:"schedule,omitempty"`
+	Limits   Limits   `json:"limits,omitempty"`
+	// Suspend plans but never writes (staging mode).
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// Schedule says when `pandasync run` reconciles: first at Start, then every
+// Every. Start is "HH:MM" local time or an RFC 3339 timestamp; empty means
+// now. Every is at least MinEvery (1m); Next computes the run times.
+type Schedule struct {
+	Start string   `json:"start,omitempty"`
+	Every Duration `json:"every,omitempty"` // default 1h
+}
+
+// Limits caps deactivations per mapping per run. Zero values take the
+// defaults (500 and 20 percent); a negative value disables that limit and
+// is stored as Disabled (-1) by Load, so after Load a limit is either
+// positive or Disabled. MaxDeactivationPercent is at most 100.
+type Limits struct {
+	MaxDeactivations       int `json:"maxDeactivations,omitempty"`
+	MaxDeactivationPercent int `json:"maxDeactivationPercent,omitempty"`
+}
+
+// Duration is a time.Duration written in YAML as a Go duration string
+// ("90s", "1h").
+type Duration struct {
+	time.Duration
+}
+
+// Value is a string given literally or read from the environment or a file:
+//
+//	url: https://api.assetpanda.com
+//	password: {env: PANDASYNC_AD_PASSWORD}
+//	password: {file: /run/secrets/ad-password}
+//
+// Exactly one of Literal, Env or File is set. Secrets (passwords, client
+// secrets) must not be literals.
+type Value struct {
+	Literal string
+	Env     string
+	File    string
+}
