@@ -1,0 +1,419 @@
+package assetpanda
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Record is a record of a collection. Fields holds every field of the
+// collection by field name; single-selects read back as the option name;
+// empty or null is "".
+type Record struct {
+	ID        string
+	Fields    map[string]string
+	Archived  bool
+	UpdatedAt time.Time
+}
+
+// RecordUpdate sets Fields (by field name) on the record ID; fields left
+// out are not touched, "" clears a field.
+type RecordUpdate struct {
+	ID     string
+	Fields map[string]string
+}
+
+// Result is the outcome for one object of a bulk call. Index is its
+// position in the input, ID the record id on success. Err is an *Error for
+// per-object API errors (e.g. Code 2, not unique) and for objects the
+// client refused before sending (unknown field or option).
+type Result struct {
+	Index int
+	ID    string
+	Err   error
+}
+
+// lookupBatchMax is the largest uncertain batch looked up with one search
+// per key; larger ones read the whole collection instead.
+const lookupBatchMax = 10
+
+// encode maps values by field name to the wire form by field key.
+func (col *Collection) encode(vals map[string]string) (map[string]any, error) {
+	out := make(map[string]any, len(vals))
+	for name, v := range vals {
+		f, err := col.Field(name)
+		if err != nil {
+			return nil, err
+		}
+		if f.Type == fieldTypeList && v != "" {
+			o, err := f.Option(v)
+			if err != nil {
+				return nil, err
+			}
+			out[f.Key] = encodeOption(o)
+			continue
+		}
+		out[f.Key] = v
+	}
+	return out, nil
+}
+
+// decode maps a wire object to a Record.
+func (col *Collection) decode(obj wireObject) Record {
+	r := Record{Fields: make(map[string]string, len(col.Fields))}
+	if raw, ok := obj[objKeyID]; ok {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			r.ID = s
+		} else {
+			r.ID = strings.TrimSpace(string(raw))
+		}
+	}
+	if raw, ok := obj[objKeyArchived]; ok {
+		_ = json.Unmarshal(raw, &r.Archived)
+	}
+	if raw, ok := obj[objKeyUpdatedAt]; ok {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			r.UpdatedAt, _ = time.Parse(time.RFC3339Nano, s)
+		}
+	}
+	for i := range col.Fields {
+		f := &col.Fields[i]
+		r.Fields[f.Name] = decodeValue(f, obj[f.Key])
+	}
+	return r
+}
+
+// Records reads the whole collection, archived records included, 1000 per
+// page. A page that is short or empty while the reported total says more
+// records exist is an error: never a shorter answer.
+func (c *Client) Records(ctx context.Context, col *Collection) ([]Record, error) {
+	return c.search(ctx, col, "read records", nil, "")
+}
+
+// FindRecords returns the records (archived included) whose field equals
+// value (case-insensitive, as the service matches).
+func (c *Client) FindRecords(ctx context.Context, col *Collection, field, value string) ([]Record, error) {
+	f, err := col.Field(field)
+	if err != nil {
+		return nil, err
+	}
+	return c.search(ctx, col, "find records", map[string]string{f.Key: value}, value)
+}
+
+func (c *Client) search(ctx context.Context, col *Collection, op string, filters map[string]string, key string) ([]Record, error) {
+	var out []Record
+	offset := 0
+	id := strconv.Itoa(col.ID)
+	for {
+		var resp searchResponse
+		q := url.Values{qOffset: {strconv.Itoa(offset)}, qLimit: {strconv.Itoa(pageSize)}}
+		err := c.do(ctx, request{
+			op: op, route: routeSearch, args: []string{id}, query: q, key: key,
+			body: searchRequest{FieldFilters: filters, ViewArchived: viewArchivedAll},
+			out:  &resp, idempotent: true,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range resp.Objects {
+			out = append(out, col.decode(o))
+		}
+		n := len(resp.Objects)
+		limit := resp.limit(pageSize)
+		total, known := resp.total()
+		switch {
+		case !known:
+			if n < limit {
+				return out, nil
+			}
+		case offset+n >= total:
+			return out, nil
+		case n < limit:
+			return nil, &Error{Op: op, Key: key, Retryable: true, Message: fmt.Sprintf(
+				"partial read of collection %q: page at offset %d has %d records but the service reports %d in total",
+				col.Name, offset, n, total)}
+		}
+		offset += n
+	}
+}
+
+// CreateRecords creates records (values by field name) in batches of 200.
+// key names the unique field used to look records up when the outcome of a
+// create is unknown (timeout, dropped connection, 5xx): those records are
+// searched by key and only the missing ones are sent again, so no
+// duplicate is ever made. The error is non-nil only when the call as a
+// whole had to stop; per-object failures are in the results.
+func (c *Client) CreateRecords(ctx context.Context, col *Collection, key string, recs []map[string]string) ([]Result, error) {
+	keyField, err := col.Field(key)
+	if err != nil {
+		return nil, fmt.Errorf("create records: key: %w", err)
+	}
+	results := make([]Result, len(recs))
+	var pending []pendingItem
+	for i, r := range recs {
+		results[i].Index = i
+		body, err := col.encode(r)
+		if err != nil {
+			results[i].Err = &Error{Op: "create record", Key: r[key], Message: err.Error(), Err: err}
+			continue
+		}
+		pending = append(pending, pendingItem{idx: i, body: body, key: r[key]})
+	}
+	for start := 0; start < len(pending); start += maxBulk {
+		batch := pending[start:min(start+maxBulk, len(pending))]
+		if err := c.createBatch(ctx, col, keyField, batch, results); err != nil {
+			for _, it := range pending[start:] {
+				if results[it.idx].Err == nil && results[it.idx].ID == "" {
+					results[it.idx].Err = err
+				}
+			}
+			return results, err
+		}
+	}
+	return results, nil
+}
+
+type pendingItem struct {
+	idx  int
+	body map[string]any
+	key  string
+}
+
+// outcomeUnknown reports whether a failed create may have been committed:
+// no response arrived (timeout, dropped connection) or the service failed.
+func outcomeUnknown(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Status >= 500 || e.Status == 0 && e.Message == msgNoResponse
+}
+
+// stops reports whether err ends the whole call: the caller's context is
+// done, or the credentials or permissions were refused.
+func stops(ctx context.Context, err error) bool {
+	var e *Error
+	if errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden) {
+		return true
+	}
+	return ctx.Err() != nil
+}
+
+func (c *Client) createBatch(ctx context.Context, col *Collection, keyField *Field, items []pendingItem, results []Result) error {
+	id := strconv.Itoa(col.ID)
+	todo := items
+	for round := 1; ; round++ {
+		body := bulkRequest{Objects: make([]map[string]any, len(todo))}
+		for i, it := range todo {
+			body.Objects[i] = it.body
+		}
+		var resp bulkResponse
+		err := c.do(ctx, request{op: "create records", route: routeCreate, args: []string{id}, body: body, out: &resp})
+		if err == nil {
+			c.applyBulk("create record", todo, resp, results)
+			return nil
+		}
+		if !outcomeUnknown(err) || round >= 3 || ctx.Err() != nil {
+			if stops(ctx, err) {
+				return err
+			}
+			for _, it := range todo {
+				results[it.idx].Err = withKey("create record", err, it.key)
+			}
+			return nil
+		}
+		// The service may have committed some or all: look them up by key.
+		c.log.Info("asset panda create outcome unknown, looking records up by key",
+			"collection", col.Name, "objects", len(todo), "err", err)
+		found, lerr := c.lookupKeys(ctx, col, keyField, todo)
+		if lerr != nil {
+			for _, it := range todo {
+				results[it.idx].Err = withKey("create record", fmt.Errorf("create outcome unknown (%w) and lookup by key failed: %w", err, lerr), it.key)
+			}
+			if stops(ctx, lerr) {
+				return lerr
+			}
+			return nil
+		}
+		var again []pendingItem
+		for _, it := range todo {
+			switch rec, ok := found[strings.ToLower(it.key)]; {
+			case ok:
+				results[it.idx] = Result{Index: it.idx, ID: rec}
+			case it.key == "":
+				results[it.idx].Err = withKey("create record", fmt.Errorf("create outcome unknown and the record has no %q to look it up by: %w", keyField.Name, err), "")
+			default:
+				again = append(again, it)
+			}
+		}
+		if len(again) == 0 {
+			return nil
+		}
+		todo = again
+	}
+}
+
+// lookupKeys finds the records of col whose key field holds one of the
+// items' keys; it returns id by folded key.
+func (c *Client) lookupKeys(ctx context.Context, col *Collection, keyField *Field, items []pendingItem) (map[string]string, error) {
+	found := map[string]string{}
+	if len(items) <= lookupBatchMax {
+		for _, it := range items {
+			if it.key == "" {
+				continue
+			}
+			recs, err := c.FindRecords(ctx, col, keyField.Name, it.key)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range recs {
+				if strings.EqualFold(r.Fields[keyField.Name], it.key) {
+					found[strings.ToLower(it.key)] = r.ID
+				}
+			}
+		}
+		return found, nil
+	}
+	recs, err := c.Records(ctx, col)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, it := range items {
+		want[strings.ToLower(it.key)] = true
+	}
+	for _, r := range recs {
+		k := strings.ToLower(r.Fields[keyField.Name])
+		if k != "" && want[k] {
+			found[k] = r.ID
+		}
+	}
+	return found, nil
+}
+
+// withKey copies an *Error with the object's key set, or wraps err.
+func withKey(op string, err error, key string) error {
+	if e, ok := err.(*Error); ok {
+		cp := *e
+		if cp.Key == "" {
+			cp.Key = key
+		}
+		return &cp
+	}
+	return &Error{Op: op, Key: key, Retryable: IsRetryable(err), Err: err}
+}
+
+// applyBulk copies a bulk response into results.
+func (c *Client) applyBulk(op string, items []pendingItem, resp bulkResponse, results []Result) {
+	failed := map[int]bool{}
+	for _, be := range resp.Errors {
+		if be.Index < 0 || be.Index >= len(items) {
+			continue
+		}
+		it := items[be.Index]
+		failed[be.Index] = true
+		msg := be.Message
+		if msg == "" {
+			msg = (&wireError{Errors: mustJSON(be.Errors)}).text()
+		}
+		results[it.idx].Err = &Error{Op: op, Status: http.StatusUnprocessableEntity, Key: it.key, Message: msg, Code: be.Code}
+	}
+	for i, it := range items {
+		if failed[i] {
+			continue
+		}
+		var id string
+		if i < len(resp.Objects) && resp.Objects[i] != nil {
+			if raw, ok := resp.Objects[i][objKeyID]; ok {
+				_ = json.Unmarshal(raw, &id)
+			}
+		}
+		if id == "" {
+			results[it.idx].Err = &Error{Op: op, Key: it.key, Message: "the service returned no result for this object"}
+			continue
+		}
+		results[it.idx].ID = id
+		results[it.idx].Err = nil
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// UpdateRecords updates records in batches of 200. Updates are safe to
+// repeat, so 5xx and network errors are retried with backoff. The error is
+// non-nil only when the call as a whole had to stop; per-object failures
+// are in the results.
+func (c *Client) UpdateRecords(ctx context.Context, col *Collection, ups []RecordUpdate) ([]Result, error) {
+	results := make([]Result, len(ups))
+	var pending []pendingItem
+	for i, u := range ups {
+		results[i].Index = i
+		body, err := col.encode(u.Fields)
+		if err == nil && u.ID == "" {
+			err = errors.New("no record id")
+		}
+		if err != nil {
+			results[i].Err = &Error{Op: "update record", Key: u.ID, Message: err.Error(), Err: err}
+			continue
+		}
+		body[objKeyID] = u.ID
+		pending = append(pending, pendingItem{idx: i, body: body, key: u.ID})
+	}
+	id := strconv.Itoa(col.ID)
+	for start := 0; start < len(pending); start += maxBulk {
+		batch := pending[start:min(start+maxBulk, len(pending))]
+		body := bulkRequest{Objects: make([]map[string]any, len(batch))}
+		for i, it := range batch {
+			body.Objects[i] = it.body
+		}
+		var resp bulkResponse
+		err := c.do(ctx, request{op: "update records", route: routeUpdate, args: []string{id}, body: body, out: &resp, idempotent: true})
+		if err != nil {
+			if stops(ctx, err) {
+				for _, it := range pending[start:] {
+					results[it.idx].Err = withKey("update record", err, it.key)
+				}
+				return results, err
+			}
+			for _, it := range batch {
+				results[it.idx].Err = withKey("update record", err, it.key)
+			}
+			continue
+		}
+		c.applyBulk("update record", batch, resp, results)
+	}
+	return results, nil
+}
+
+// ArchiveRecords archives the records ids (200 per call). Archived records
+// keep their data and can be brought back with UnarchiveRecords.
+func (c *Client) ArchiveRecords(ctx context.Context, col *Collection, ids []string) error {
+	return c.archive(ctx, col, ids, routeArchive, "archive records")
+}
+
+// UnarchiveRecords brings archived records back (200 per call).
+func (c *Client) UnarchiveRecords(ctx context.Context, col *Collection, ids []string) error {
+	return c.archive(ctx, col, ids, routeUnarchive, "unarchive records")
+}
+
+func (c *Client) archive(ctx context.Context, col *Collection, ids []string, r route, op string) error {
+	id := strconv.Itoa(col.ID)
+	for start := 0; start < len(ids); start += maxBulk {
+		batch := ids[start:min(start+maxBulk, len(ids))]
+		if err := c.do(ctx, request{op: op, route: r, args: []string{id}, body: archiveRequest{ObjectIDs: batch}, idempotent: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

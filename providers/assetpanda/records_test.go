@@ -1,0 +1,470 @@
+package assetpanda
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/pandasync/pandasync/providers/assetpanda/emulator"
+)
+
+const (
+	rSearch = "POST /v3/groups/{id}/search/objects"
+	rCreate = "POST /v3/groups/{id}/objects"
+	rUpdate = "PUT /v3/groups/{id}/objects"
+)
+
+func TestRecordsPagesThroughWholeCollection(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, baseSeed(2500), envOpts{})
+	col := e.people(t)
+	if err := e.c.ArchiveRecords(ctx(t), col, []string{e.stateRecords(t)[7].ID}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := e.c.Records(ctx(t), col)
+	if err != nil {
+		t.Fatalf("Records: %v", err)
+	}
+	if len(recs) != 2500 {
+		t.Fatalf("got %d records, want 2500 (archived included)", len(recs))
+	}
+	if got := e.emu.Stats().Requests[rSearch]; got != 3 {
+		t.Errorf("search requests = %d, want 3 (pages of 1000)", got)
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		seen[r.Fields["AD SID"]] = true
+	}
+	if len(seen) != 2500 {
+		t.Errorf("%d distinct keys, want 2500", len(seen))
+	}
+	want := Record{ID: recs[7].ID, Archived: true, Fields: map[string]string{
+		"AD SID": sid(7), "First Name": "Person 7", "Email": "p7@corp.example.com", "Integration Status AD": "Active",
+	}}
+	if diff := cmp.Diff(want, recs[7], cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".UpdatedAt" }, cmp.Ignore())); diff != "" {
+		t.Errorf("record 7 (-want +got):\n%s", diff)
+	}
+	if recs[7].UpdatedAt.IsZero() {
+		t.Error("UpdatedAt not decoded")
+	}
+}
+
+// A run with nothing changed reads 1,000 records in one request.
+func TestThousandUnchangedRecordsIsOneRequest(t *testing.T) {
+	e := newEnv(t, baseSeed(1000), envOpts{})
+	col := e.people(t)
+	e.emu.ResetStats()
+	recs, err := e.c.Records(ctx(t), col)
+	if err != nil || len(recs) != 1000 {
+		t.Fatalf("Records = %d, %v", len(recs), err)
+	}
+	if diff := cmp.Diff(map[string]int{rSearch: 1}, e.emu.Stats().Requests); diff != "" {
+		t.Errorf("requests for 1000 unchanged records (-want +got):\n%s", diff)
+	}
+}
+
+func BenchmarkRecords1000(b *testing.B) {
+	emu, err := emulator.New(baseSeed(1000), emulator.Options{Rate: emulator.Rate{Requests: -1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := newBenchServer(b, emu)
+	c, err := New(Config{URL: srv, ClientID: testClientID, ClientSecret: testSecret, Email: testEmail, Password: testPassword, Rate: Rate{Requests: -1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	col, err := c.Collection(b.Context(), "Acme", "IT Assets", "People")
+	if err != nil {
+		b.Fatal(err)
+	}
+	before := c.Stats().Requests["POST /v3/groups/{id}/search/objects"]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Records(b.Context(), col); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reqs := c.Stats().Requests["POST /v3/groups/{id}/search/objects"] - before
+	b.ReportMetric(float64(reqs)/float64(b.N), "requests/op")
+}
+
+func TestFindRecords(t *testing.T) {
+	e := newEnv(t, baseSeed(30), envOpts{})
+	col := e.people(t)
+	got, err := e.c.FindRecords(ctx(t), col, "AD SID", strings.ToLower(sid(12)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Fields["AD SID"] != sid(12) {
+		t.Errorf("FindRecords = %+v, want the one record of %s", got, sid(12))
+	}
+	if _, err := e.c.FindRecords(ctx(t), col, "SID", "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("FindRecords on an unknown field: err = %v, want ErrNotFound", err)
+	}
+}
+
+func newRecs(from, n int) []map[string]string {
+	out := make([]map[string]string, n)
+	for i := range out {
+		out[i] = map[string]string{"AD SID": sid(from + i), "First Name": fmt.Sprintf("New %d", from+i), "Integration Status AD": "Active"}
+	}
+	return out
+}
+
+func TestCreateRecordsInBulk(t *testing.T) {
+	e := newEnv(t, baseSeed(0), envOpts{})
+	col := e.people(t)
+	res, err := e.c.CreateRecords(ctx(t), col, "AD SID", newRecs(0, 450))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil || r.ID == "" {
+			t.Fatalf("result %d = %+v, want success", r.Index, r)
+		}
+	}
+	if got := e.emu.Stats().Requests[rCreate]; got != 3 {
+		t.Errorf("create requests for 450 records = %d, want 3", got)
+	}
+	if got := len(e.stateRecords(t)); got != 450 {
+		t.Errorf("emulator holds %d records, want 450", got)
+	}
+}
+
+func TestUniqueViolationFailsOnlyThatObject(t *testing.T) {
+	e := newEnv(t, baseSeed(1), envOpts{})
+	col := e.people(t)
+	recs := newRecs(100, 3)
+	recs[1]["AD SID"] = sid(0) // already exists
+	res, err := e.c.CreateRecords(ctx(t), col, "AD SID", recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ae *Error
+	if !errors.As(res[1].Err, &ae) || ae.Code != 2 || ae.Status != 422 || ae.Key != sid(0) || IsRetryable(ae) {
+		t.Errorf("duplicate's error = %v, want terminal 422 code 2 keyed %s", res[1].Err, sid(0))
+	}
+	if res[0].Err != nil || res[2].Err != nil || res[0].ID == "" || res[2].ID == "" {
+		t.Errorf("others = %+v / %+v, want success", res[0], res[2])
+	}
+	if got := len(e.stateRecords(t)); got != 3 {
+		t.Errorf("emulator holds %d records, want 3", got)
+	}
+}
+
+func TestUnknownOption(t *testing.T) {
+	e := newEnv(t, baseSeed(1), envOpts{})
+	col := e.people(t)
+	// Refused by the client, by name, before anything is sent.
+	recs := newRecs(10, 2)
+	recs[0]["Integration Status AD"] = "Maybe"
+	recs[1]["Unknown Field"] = "x"
+	res, err := e.c.CreateRecords(ctx(t), col, "AD SID", recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Err == nil || !errors.Is(res[0].Err, ErrNotFound) || !strings.Contains(res[0].Err.Error(), `option "Maybe" not found`) {
+		t.Errorf("unknown option err = %v", res[0].Err)
+	}
+	if res[1].Err == nil || !strings.Contains(res[1].Err.Error(), `field "Unknown Field" not found`) {
+		t.Errorf("unknown field err = %v", res[1].Err)
+	}
+	if n := e.emu.Stats().Requests[rCreate]; n != 0 {
+		t.Errorf("create requests = %d, want 0", n)
+	}
+	// A stale option id (removed on the server) is the service's 422.
+	stale := *col
+	stale.Fields = append([]Field(nil), col.Fields...)
+	f := &stale.Fields[3]
+	f.Options = append(append([]Option(nil), f.Options...), Option{ID: 999999, Name: "Retired"})
+	up := []RecordUpdate{{ID: e.stateRecords(t)[0].ID, Fields: map[string]string{"Integration Status AD": "Retired"}}}
+	res, err = e.c.UpdateRecords(ctx(t), &stale, up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ae *Error
+	if !errors.As(res[0].Err, &ae) || ae.Status != 422 || !strings.Contains(ae.Message, "not an option") {
+		t.Errorf("stale option err = %v, want a 422 naming the option problem", res[0].Err)
+	}
+}
+
+func TestUpdateRecordsInBulk(t *testing.T) {
+	e := newEnv(t, baseSeed(250), envOpts{})
+	col := e.people(t)
+	recs, err := e.c.Records(ctx(t), col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups := make([]RecordUpdate, len(recs))
+	for i, r := range recs {
+		ups[i] = RecordUpdate{ID: r.ID, Fields: map[string]string{"Integration Status AD": "Inactive", "Email": ""}}
+	}
+	ups = append(ups, RecordUpdate{ID: "000000000000000000000000", Fields: map[string]string{"First Name": "ghost"}})
+	res, err := e.c.UpdateRecords(ctx(t), col, ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res[:250] {
+		if r.Err != nil || r.ID == "" {
+			t.Fatalf("result %d = %+v, want success", r.Index, r)
+		}
+	}
+	if res[250].Err == nil {
+		t.Error("update of an unknown id succeeded")
+	}
+	if got := e.emu.Stats().Requests[rUpdate]; got != 2 {
+		t.Errorf("update requests for 251 records = %d, want 2", got)
+	}
+	after, err := e.c.Records(ctx(t), col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range after {
+		if r.Fields["Integration Status AD"] != "Inactive" || r.Fields["Email"] != "" {
+			t.Fatalf("record %s = %v, want Inactive with Email cleared", r.ID, r.Fields)
+		}
+	}
+}
+
+func TestArchiveAndUnarchive(t *testing.T) {
+	e := newEnv(t, baseSeed(3), envOpts{})
+	col := e.people(t)
+	ids := []string{e.stateRecords(t)[0].ID, e.stateRecords(t)[2].ID}
+	if err := e.c.ArchiveRecords(ctx(t), col, ids); err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, r := range e.stateRecords(t) {
+		got = append(got, r.Archived)
+	}
+	if diff := cmp.Diff([]bool{true, false, true}, got); diff != "" {
+		t.Errorf("archived flags (-want +got):\n%s", diff)
+	}
+	if err := e.c.UnarchiveRecords(ctx(t), col, ids[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if e.stateRecords(t)[0].Archived {
+		t.Error("record still archived after UnarchiveRecords")
+	}
+}
+
+func TestRateLimited429HonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	tests := map[string]func() string{
+		"seconds":   func() string { return "1" },
+		"http date": func() string { return time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat) },
+	}
+	for name, retryAfter := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, baseSeed(5), envOpts{})
+			col := e.people(t)
+			e.emu.Fault(emulator.Fault{Route: rSearch, Kind: emulator.FaultStatus, Status: 429, RetryAfter: retryAfter()})
+			start := time.Now()
+			recs, err := e.c.Records(ctx(t), col)
+			waited := time.Since(start)
+			if err != nil || len(recs) != 5 {
+				t.Fatalf("Records = %d, %v", len(recs), err)
+			}
+			// A lower bound only: the client must not come back before Retry-After.
+			if waited < 900*time.Millisecond {
+				t.Errorf("retried after %v, before Retry-After", waited)
+			}
+			if st := e.c.Stats(); st.RateLimited != 1 || st.Requests[rSearch] != 2 {
+				t.Errorf("client stats = %+v, want one 429 and 2 searches", st)
+			}
+			if got := e.emu.Stats().Status["429"]; got != 1 {
+				t.Errorf("emulator 429s = %d, want 1", got)
+			}
+		})
+	}
+}
+
+func TestServerRateLimitIsRespected(t *testing.T) {
+	t.Parallel()
+	// The client has no limit of its own here: the emulator's 429s and
+	// Retry-After pace it, and nothing is lost.
+	e := newEnv(t, baseSeed(1), envOpts{emu: emulator.Options{Rate: emulator.Rate{Requests: 4, Per: time.Second}}})
+	col := e.people(t) // 4 requests: token, accounts, groups, fields
+	for range 3 {
+		if _, err := e.c.Records(ctx(t), col); err != nil {
+			t.Fatalf("Records: %v", err)
+		}
+	}
+	if e.c.Stats().RateLimited == 0 || e.emu.Stats().Status["429"] == 0 {
+		t.Errorf("no 429 seen over the server limit: client %+v, emulator %+v", e.c.Stats(), e.emu.Stats())
+	}
+}
+
+func TestClientRateLimitAvoids429(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, baseSeed(1), envOpts{
+		emu: emulator.Options{Rate: emulator.Rate{Requests: 5, Per: time.Second}},
+		cfg: func(c *Config) { c.Rate = Rate{Requests: 5, Per: time.Second} },
+	})
+	col := e.people(t)
+	for range 8 {
+		if _, err := e.c.Records(ctx(t), col); err != nil {
+			t.Fatalf("Records: %v", err)
+		}
+	}
+	if got := e.emu.Stats().Status["429"]; got != 0 {
+		t.Errorf("emulator answered %d 429s although the client kept to the limit", got)
+	}
+	if got := e.emu.Stats().Status["200"]; got != 12 {
+		t.Errorf("emulator answered %d 200s, want 12", got)
+	}
+}
+
+func TestServerErrorsRetriedForSafeCalls(t *testing.T) {
+	e := newEnv(t, baseSeed(5), envOpts{})
+	col := e.people(t)
+	e.emu.Fault(emulator.Fault{Route: rSearch, Kind: emulator.FaultStatus, Status: 500})
+	e.emu.Fault(emulator.Fault{Route: rSearch, Kind: emulator.FaultStatus, Status: 503})
+	recs, err := e.c.Records(ctx(t), col)
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("Records = %d, %v", len(recs), err)
+	}
+	if st := e.c.Stats(); st.Retries != 2 || st.Requests[rSearch] != 3 {
+		t.Errorf("retries = %d, searches = %d; want 2 and 3", st.Retries, st.Requests[rSearch])
+	}
+	// Persistent 5xx: a retryable error after the configured attempts.
+	e.emu.Fault(emulator.Fault{Route: rSearch, Kind: emulator.FaultStatus, Status: 503, Count: -1})
+	_, err = e.c.Records(ctx(t), col)
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Status != 503 || !IsRetryable(err) {
+		t.Errorf("err = %v, want retryable 503", err)
+	}
+	if got := e.c.Stats().Requests[rSearch]; got != 3+e.c.retry.attempts {
+		t.Errorf("searches = %d, want %d", got, 3+e.c.retry.attempts)
+	}
+}
+
+func TestNetworkTimeoutRetriedForSafeCalls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, baseSeed(2), envOpts{cfg: func(c *Config) { c.RequestTimeout = 150 * time.Millisecond }})
+	col := e.people(t)
+	e.emu.Fault(emulator.Fault{Route: rSearch, Kind: emulator.FaultLatency, Delay: 600 * time.Millisecond})
+	recs, err := e.c.Records(ctx(t), col)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("Records = %d, %v", len(recs), err)
+	}
+	if st := e.c.Stats(); st.Retries != 1 || st.Requests[rSearch] != 2 {
+		t.Errorf("retries = %d, searches = %d; want 1 and 2", st.Retries, st.Requests[rSearch])
+	}
+}
+
+func TestCreateWithUnknownOutcomeLooksUpByKey(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		n       int
+		fault   emulator.Fault
+		creates int // create requests expected
+		search  int // lookup searches expected
+	}{
+		"commit then drop, small batch": {
+			n: 5, fault: emulator.Fault{Route: rCreate, Kind: emulator.FaultCommitDrop}, creates: 1, search: 5,
+		},
+		"commit then drop, big batch read whole collection": {
+			n: 250, fault: emulator.Fault{Route: rCreate, Kind: emulator.FaultCommitDrop}, creates: 2, search: 1,
+		},
+		"timeout after commit": {
+			n: 3, fault: emulator.Fault{Route: rCreate, Kind: emulator.FaultSlowResponse, Delay: 500 * time.Millisecond}, creates: 1, search: 3,
+		},
+		"timeout before commit is sent again after the lookup": {
+			n: 3, fault: emulator.Fault{Route: rCreate, Kind: emulator.FaultLatency, Delay: 500 * time.Millisecond}, creates: 2, search: 3,
+		},
+		"503 before commit is sent again after the lookup": {
+			n: 3, fault: emulator.Fault{Route: rCreate, Kind: emulator.FaultStatus, Status: 503}, creates: 2, search: 3,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, baseSeed(0), envOpts{cfg: func(c *Config) { c.RequestTimeout = 200 * time.Millisecond }})
+			col := e.people(t)
+			e.emu.Fault(tc.fault)
+			res, err := e.c.CreateRecords(ctx(t), col, "AD SID", newRecs(0, tc.n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				if r.Err != nil || r.ID == "" {
+					t.Fatalf("result %d = %+v, want success", r.Index, r)
+				}
+			}
+			st := e.emu.Stats()
+			if st.Requests[rCreate] != tc.creates || st.Requests[rSearch] != tc.search {
+				t.Errorf("creates = %d, searches = %d; want %d and %d", st.Requests[rCreate], st.Requests[rSearch], tc.creates, tc.search)
+			}
+			count := map[string]int{}
+			for _, r := range e.stateRecords(t) {
+				count[r.Fields["AD SID"]]++
+			}
+			if len(count) != tc.n {
+				t.Errorf("%d distinct records, want %d", len(count), tc.n)
+			}
+			for k, c := range count {
+				if c != 1 {
+					t.Errorf("%d records for %s, want 1 (no duplicates)", c, k)
+				}
+			}
+			ids := map[string]bool{}
+			for _, r := range e.stateRecords(t) {
+				ids[r.ID] = true
+			}
+			for _, r := range res {
+				if !ids[r.ID] {
+					t.Errorf("result id %s is not a record of the emulator", r.ID)
+				}
+			}
+		})
+	}
+}
+
+func TestShortOrEmptyPageIsAnError(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []emulator.FaultKind{emulator.FaultShortPage, emulator.FaultEmptyPage} {
+		t.Run(string(kind), func(t *testing.T) {
+			e := newEnv(t, baseSeed(2500), envOpts{})
+			col := e.people(t)
+			e.emu.Fault(emulator.Fault{Route: rSearch, Kind: kind, Skip: 1})
+			recs, err := e.c.Records(ctx(t), col)
+			if err == nil || recs != nil {
+				t.Fatalf("Records = %d records, err %v; want an error and no records", len(recs), err)
+			}
+			if !strings.Contains(err.Error(), "partial read") || !IsRetryable(err) {
+				t.Errorf("err = %v, want a retryable partial read error", err)
+			}
+		})
+	}
+}
+
+func TestTokenExpiry(t *testing.T) {
+	clock := &manualClock{t: time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)}
+	t.Run("refreshed ahead of expires_in", func(t *testing.T) {
+		e := newEnv(t, baseSeed(1), envOpts{emu: emulator.Options{Now: clock.Now, TokenTTL: time.Hour}})
+		e.c.now = clock.Now
+		col := e.people(t)
+		clock.Advance(59 * time.Minute) // inside the refresh margin
+		if _, err := e.c.Records(ctx(t), col); err != nil {
+			t.Fatal(err)
+		}
+		if st := e.c.Stats(); st.Requests["POST /v3/session/token"] != 2 || st.Reauths != 0 || e.emu.Stats().Status["401"] != 0 {
+			t.Errorf("stats = %+v, emulator %+v; want a proactive second token and no 401", st, e.emu.Stats())
+		}
+	})
+	t.Run("expired on the server", func(t *testing.T) {
+		e := newEnv(t, baseSeed(1), envOpts{emu: emulator.Options{Now: clock.Now, TokenTTL: time.Hour}})
+		col := e.people(t) // the client's own clock does not move
+		clock.Advance(2 * time.Hour)
+		if _, err := e.c.Records(ctx(t), col); err != nil {
+			t.Fatal(err)
+		}
+		if st := e.c.Stats(); st.Reauths != 1 || e.emu.Stats().Status["401"] != 1 {
+			t.Errorf("reauths = %d, emulator 401s = %d; want 1 and 1", st.Reauths, e.emu.Stats().Status["401"])
+		}
+	})
+}

@@ -1,0 +1,329 @@
+package assetpanda
+
+// This file is the one place that knows the Asset Panda wire format: every
+// path, query parameter and request/response shape the client uses. Shapes
+// marked ASSUMPTION in reference/assetpanda-api.md (and listed in
+// ASSUMPTIONS.md) can be corrected against the live service here, in one
+// edit.
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// route is "METHOD /path/with/{placeholders}". It names a request in Stats
+// and, filled in, gives the path to call.
+type route string
+
+// The endpoints used by the client.
+const (
+	routeToken     route = "POST /v3/session/token"                 // [DOC] path; JSON body = ASSUMPTION
+	routeAccounts  route = "GET /v3/accounts"                       // ASSUMPTION (Pro scoping)
+	routeRoles     route = "GET /v3/roles"                          // ASSUMPTION, ?module_id=
+	routeGroups    route = "GET /v3/groups"                         // [DOC]; ?module_id= is ASSUMPTION
+	routeFields    route = "GET /v3/groups/{id}/fields"             // [CODE]; unique/options = ASSUMPTION
+	routeSearch    route = "POST /v3/groups/{id}/search/objects"    // [DOC]
+	routeCreate    route = "POST /v3/groups/{id}/objects"           // [DOC]; bulk body = ASSUMPTION
+	routeUpdate    route = "PUT /v3/groups/{id}/objects"            // [DOC]; response = ASSUMPTION
+	routeArchive   route = "POST /v3/groups/{id}/objects/archive"   // [DOC]; body = ASSUMPTION
+	routeUnarchive route = "POST /v3/groups/{id}/objects/unarchive" // [DOC]; body = ASSUMPTION
+	routeUsers     route = "GET /v3/users"                          // [DOC]; roles list = ASSUMPTION
+	routeMe        route = "GET /v3/users/me"                       // [DOC]; permissions = ASSUMPTION
+	routeInvite    route = "POST /v3/users/invite"                  // ASSUMPTION (Pro invite)
+	routeUser      route = "PUT /v3/users/{id}"                     // [DOC]; is_active, module_id, role_id = ASSUMPTION
+)
+
+func (r route) method() string {
+	m, _, _ := strings.Cut(string(r), " ")
+	return m
+}
+
+// path fills the {placeholders} in order with args.
+func (r route) path(args ...string) string {
+	_, p, _ := strings.Cut(string(r), " ")
+	for _, a := range args {
+		i := strings.Index(p, "{")
+		j := strings.Index(p, "}")
+		if i < 0 || j < i {
+			break
+		}
+		p = p[:i] + a + p[j+1:]
+	}
+	return p
+}
+
+// Query parameters.
+const (
+	qModuleID = "module_id"
+	qOffset   = "offset"
+	qLimit    = "limit"
+)
+
+// Limits of the API.
+const (
+	maxBulk  = 200  // objects per bulk create/update/archive [DOC for update; ASSUMPTION for the rest]
+	pageSize = 1000 // objects per search page we ask for (ASSUMPTION: the service caps at 1000)
+)
+
+// Values of the wire format.
+const (
+	authScheme      = "Bearer"
+	fieldTypeList   = "list" // single-select with inline options (ASSUMPTION)
+	viewArchivedAll = "all"  // search archived and live records [DOC]
+	objKeyID        = "id"
+	objKeyArchived  = "is_archived"
+	objKeyUpdatedAt = "updated_at"
+)
+
+type tokenRequest struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	Email        string `json:"email"`
+	Password     string `json:"password"`
+}
+
+// tokenResponse: the token may come as access_token or token (ASSUMPTION).
+type tokenResponse struct {
+	AccessToken string      `json:"access_token"`
+	Token       string      `json:"token"`
+	TokenType   string      `json:"token_type"`
+	ExpiresIn   json.Number `json:"expires_in"`
+}
+
+type wireAccount struct {
+	ID      int          `json:"id"`
+	Name    string       `json:"name"`
+	Modules []wireModule `json:"modules"`
+}
+
+type wireModule struct {
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+}
+
+type wireRole struct {
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+type wireGroups struct {
+	Groups []wireGroup `json:"groups"`
+}
+
+type wireGroup struct {
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+	Key  string `json:"key"`
+}
+
+type wireFields struct {
+	Fields []wireField `json:"fields"`
+}
+
+type wireField struct {
+	ID         int          `json:"id"`
+	Name       string       `json:"name"`
+	Key        string       `json:"key"`
+	Type       string       `json:"type"`
+	Unique     bool         `json:"unique"`
+	IsRequired bool         `json:"is_required"`
+	Options    []wireOption `json:"options"`
+}
+
+type wireOption struct {
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+}
+
+type searchRequest struct {
+	FieldFilters map[string]string `json:"field_filters,omitempty"`
+	ViewArchived string            `json:"view_archived,omitempty"`
+}
+
+// searchResponse is the v2 list envelope; v3 may say "total" instead of
+// totals.objects (ASSUMPTION: tolerate both).
+type searchResponse struct {
+	Totals *struct {
+		Objects *int `json:"objects"`
+		Limit   int  `json:"limit"`
+	} `json:"totals"`
+	Total   *int         `json:"total"`
+	Objects []wireObject `json:"objects"`
+}
+
+// total returns the number of matches the server reported, if any.
+func (s *searchResponse) total() (int, bool) {
+	if s.Totals != nil && s.Totals.Objects != nil {
+		return *s.Totals.Objects, true
+	}
+	if s.Total != nil {
+		return *s.Total, true
+	}
+	return 0, false
+}
+
+// limit returns the page size the server applied (it may clamp ours).
+func (s *searchResponse) limit(asked int) int {
+	if s.Totals != nil && s.Totals.Limit > 0 {
+		return s.Totals.Limit
+	}
+	return asked
+}
+
+// wireObject is a record in the flat shape: field keys ("field_N") at the
+// top level next to id, is_archived, updated_at...
+type wireObject map[string]json.RawMessage
+
+// bulkRequest is the body of bulk create and bulk update (ASSUMPTION for create).
+type bulkRequest struct {
+	Objects []map[string]any `json:"objects"`
+}
+
+// bulkResponse lists results in request order (null for a failed object)
+// and the failures by index (ASSUMPTION).
+type bulkResponse struct {
+	Objects []wireObject    `json:"objects"`
+	Errors  []wireBulkError `json:"errors"`
+}
+
+type wireBulkError struct {
+	Index   int               `json:"index"`
+	ID      string            `json:"id"`
+	Message string            `json:"message"`
+	Code    int               `json:"code"`
+	Errors  map[string]string `json:"errors"`
+}
+
+type archiveRequest struct {
+	ObjectIDs []string `json:"object_ids"`
+}
+
+type wireUser struct {
+	ID         int            `json:"id"`
+	Email      string         `json:"email"`
+	FirstName  string         `json:"first_name"`
+	LastName   string         `json:"last_name"`
+	IsActive   bool           `json:"is_active"`
+	IntegADSID *string        `json:"integ_ad_sid"`
+	Roles      []wireUserRole `json:"roles"`
+}
+
+type wireUserRole struct {
+	AccountID int `json:"account_id"`
+	ModuleID  int `json:"module_id"`
+	RoleID    int `json:"role_id"`
+}
+
+type wireMe struct {
+	wireUser
+	Permissions struct {
+		Read        bool `json:"read"`
+		Write       bool `json:"write"`
+		CreateUsers bool `json:"create_users"`
+	} `json:"permissions"`
+}
+
+type inviteRequest struct {
+	Email      string `json:"email"`
+	FirstName  string `json:"first_name"`
+	LastName   string `json:"last_name"`
+	ModuleID   int    `json:"module_id"`
+	RoleID     int    `json:"role_id"`
+	IntegADSID string `json:"integ_ad_sid,omitempty"`
+}
+
+type userUpdateRequest struct {
+	User struct {
+		FirstName  *string `json:"first_name,omitempty"`
+		LastName   *string `json:"last_name,omitempty"`
+		Email      *string `json:"email,omitempty"`
+		IsActive   *bool   `json:"is_active,omitempty"`
+		IntegADSID *string `json:"integ_ad_sid,omitempty"`
+	} `json:"user"`
+	ModuleID int `json:"module_id,omitempty"`
+	RoleID   int `json:"role_id,omitempty"`
+}
+
+// wireError is an error body: always a message; validation errors add the
+// v2 "errors" (a list of field maps, or a map) and a code (2 = not unique).
+type wireError struct {
+	Message string          `json:"message"`
+	Errors  json.RawMessage `json:"errors"`
+	Code    int             `json:"code"`
+}
+
+// text renders the error body for humans.
+func (w *wireError) text() string {
+	if w.Message != "" {
+		return w.Message
+	}
+	var parts []string
+	var list []map[string]json.RawMessage
+	if err := json.Unmarshal(w.Errors, &list); err != nil {
+		var one map[string]json.RawMessage
+		if json.Unmarshal(w.Errors, &one) == nil {
+			list = append(list, one)
+		}
+	}
+	for _, m := range list {
+		for k, v := range m {
+			parts = append(parts, k+": "+strings.Trim(string(v), `[]"`))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// encodeOption is how a single-select value is written: the option id as a
+// string (ASSUMPTION per the reference's client recommendation).
+func encodeOption(o *Option) any { return strconv.Itoa(o.ID) }
+
+// decodeValue turns a wire value into the string form of Record.Fields:
+// null = "", single-selects ({id, display_name}) = option name.
+func decodeValue(f *Field, raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		if f.Type == fieldTypeList {
+			// Some clients see a bare option id or name; map ids to names.
+			if id, err := strconv.Atoi(s); err == nil {
+				if o := f.optionByID(id); o != nil {
+					return o.Name
+				}
+			}
+		}
+		return s
+	case '{':
+		var v struct {
+			ID          json.RawMessage `json:"id"`
+			DisplayName *string         `json:"display_name"`
+			Value       *string         `json:"value"`
+			Name        *string         `json:"name"`
+		}
+		if json.Unmarshal(raw, &v) != nil {
+			return ""
+		}
+		if id, err := strconv.Atoi(strings.Trim(string(v.ID), `"`)); err == nil {
+			if o := f.optionByID(id); o != nil {
+				return o.Name
+			}
+		}
+		for _, s := range []*string{v.DisplayName, v.Value, v.Name} {
+			if s != nil {
+				return *s
+			}
+		}
+		return ""
+	default: // number, boolean, array: keep the literal
+		return string(raw)
+	}
+}
