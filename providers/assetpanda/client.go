@@ -2,7 +2,7 @@
 //
 // It speaks the v3 API plus the Pro scoping (accounts, modules, per-module
 // roles, invites) that the reference marks as assumed; every wire shape
-// lives in wire.go and is listed in ASSUMPTIONS.md. The client looks
+// lives in wire.go and is listed in the README. The client looks
 // everything up by name (accounts, modules, roles, collections, fields,
 // options), never by hard-coded id or field key.
 //

@@ -3,7 +3,7 @@ package assetpanda
 // This file is the one place that knows the Asset Panda wire format: every
 // path, query parameter and request/response shape the client uses. Shapes
 // marked ASSUMPTION in reference/assetpanda-api.md (and listed in
-// ASSUMPTIONS.md) can be corrected against the live service here, in one
+// the README's "Asset Panda API" section) can be corrected against the live service here, in one
 // edit.
 
 import (
