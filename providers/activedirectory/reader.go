@@ -1,0 +1,578 @@
+package activedirectory
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// MaxNestingDepth is the deepest group nesting Read follows below a mapped
+// group; deeper nesting is an error rather than a silently shorter answer.
+const MaxNestingDepth = 32
+
+// groupsPerFilter caps the memberOf (or objectSid) assertions per filter.
+const groupsPerFilter = 100
+
+// userAccountControl bits.
+const (
+	uacDisabled          = 0x2
+	uacWorkstationTrust  = 0x1000
+	uacServerTrust       = 0x2000
+	attrObjectSID        = "objectSid"
+	attrObjectGUID       = "objectGUID"
+	attrUAC              = "userAccountControl"
+	attrSAMAccountName   = "sAMAccountName"
+	attrUPN              = "userPrincipalName"
+	attrAccountExpires   = "accountExpires"
+	attrHighestCommitted = "highestCommittedUSN"
+)
+
+// userAttrs returns the attributes read for every user plus extra.
+func userAttrs(extra []string) []string {
+	return append([]string{attrObjectSID, attrObjectGUID, attrUAC, attrSAMAccountName, attrUPN, attrAccountExpires}, extra...)
+}
+
+// isBinaryAttr reports attributes (lower-case names) whose values are
+// binary even when they happen to be valid UTF-8; User.Attrs holds them
+// base64-encoded (objectSid, objectGUID and sIDHistory as text).
+func isBinaryAttr(lowerName string) bool {
+	switch lowerName {
+	case "thumbnailphoto", "jpegphoto", "usercertificate", "usersmimecertificate", "msexchmailboxguid",
+		"msds-consistencyguid", "mailboxguid", "logonhours", "ntsecuritydescriptor", "tokengroups",
+		"terminalserver", "usercert", "objectsid", "objectguid", "sidhistory":
+		return true
+	}
+	return false
+}
+
+// Reader reads users and group memberships from the directory. It holds one
+// connection, dialed lazily, and serializes its operations on it. It is safe
+// for concurrent use.
+type Reader struct {
+	cfg       Config
+	endpoints []endpoint
+	tlsBase   *tls.Config
+	log       *slog.Logger
+	now       func() time.Time
+	rangeStep int       // >0: always ask member;range explicitly in steps of this size (tests)
+	afterPage func(int) // called after each page with more to come (tests)
+
+	mu   sync.Mutex
+	conn *ldap.Conn
+	lim  *limitConn
+	url  string
+}
+
+// New validates cfg and returns a Reader. It does not connect. A simple bind
+// over cleartext ldap:// is refused unless cfg.AllowCleartextBind is set.
+func New(cfg Config) (*Reader, error) {
+	eps, tc, err := cfg.prepare()
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AllowCleartextBind && !cfg.StartTLS {
+		for _, ep := range eps {
+			if !ep.tls {
+				log.Warn("INSECURE: the bind password will be sent in cleartext (allowCleartextBind is set)", "url", ep.raw)
+			}
+		}
+	}
+	if cfg.InsecureSkipVerify {
+		log.Warn("INSECURE: TLS certificate verification is disabled (insecureSkipVerify is set)")
+	}
+	return &Reader{cfg: cfg, endpoints: eps, tlsBase: tc, log: log, now: time.Now}, nil
+}
+
+// String describes the reader without its password.
+func (r *Reader) String() string { return "activedirectory.Reader{" + r.cfg.String() + "}" }
+
+// GoString is String.
+func (r *Reader) GoString() string { return r.String() }
+
+// LogValue renders the reader's configuration for slog, password redacted.
+func (r *Reader) LogValue() slog.Value { return r.cfg.LogValue() }
+
+// Close closes the connection, if any. The Reader reconnects if used again.
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dropConn()
+	return nil
+}
+
+// Ping connects, binds, reads the rootDSE and checks that BaseDN exists.
+func (r *Reader) Ping(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.withConn(ctx, func(conn *ldap.Conn) error {
+		var st ReadStats
+		if _, err := r.baseRead(ctx, conn, "", []string{attrHighestCommitted}, &st); err != nil {
+			return fmt.Errorf("reading rootDSE: %w", err)
+		}
+		e, err := r.baseRead(ctx, conn, r.cfg.BaseDN, []string{"1.1"}, &st)
+		if err != nil {
+			return err
+		}
+		if e == nil {
+			return fmt.Errorf("baseDN %s does not exist or is not visible to %s", r.cfg.BaseDN, r.cfg.BindDN)
+		}
+		return nil
+	})
+}
+
+// Query says which groups to resolve and which user attributes to read.
+type Query struct {
+	Groups []GroupQuery
+	// Attributes are extra user attributes (e.g. mail, givenName, sn,
+	// department); objectSid, objectGUID, userAccountControl,
+	// sAMAccountName, userPrincipalName and accountExpires are always read.
+	Attributes []string
+}
+
+// GroupQuery names one mapped group.
+type GroupQuery struct {
+	DN     string // group DN as written in the spec
+	Nested bool   // include members of nested groups, transitively
+}
+
+// Result is a complete, consistent read. Read never returns a partial one.
+type Result struct {
+	Groups     map[string]*Group // keyed by the DN exactly as given in the GroupQuery
+	Users      map[string]*User  // keyed by normalized DN (see NormalizeDN)
+	Stats      ReadStats         // work done
+	HighestUSN string            // rootDSE highestCommittedUSN read before the read; "" if unavailable
+	Server     string            // URL of the server that answered (USN watermarks are per server)
+	// Unresolved lists member DNs (display form, sorted) that are neither
+	// groups nor user accounts in BaseDN: contacts, foreign security
+	// principals, objects outside BaseDN, or nested groups outside BaseDN.
+	Unresolved []string
+}
+
+// Group is the resolved membership of one mapped group.
+type Group struct {
+	DN      string // as given in the GroupQuery
+	Exists  bool   // false when the group DN is not found (error-worthy for callers)
+	Members []string
+	// Members are the normalized DNs of user members (transitive if Nested),
+	// sorted and deduplicated; each is a key of Result.Users.
+	// Via maps a member DN to the chain of group DNs (display form) from the
+	// mapped group down to the group that directly contains the member; a
+	// chain of length 1 means a direct member. Chains are shortest paths.
+	Via map[string][]string
+}
+
+// User is one user account.
+type User struct {
+	DN             string // display form
+	SID            string // S-1-5-21-...
+	GUID           string // canonical 8-4-4-4-12 lower-case
+	SAMAccountName string
+	UPN            string
+	Disabled       bool      // userAccountControl & 0x2
+	Expired        bool      // accountExpires in the past (0 and 0x7FFFFFFFFFFFFFFF = never)
+	Expires        time.Time // accountExpires; zero means never
+	// Attrs holds the requested attributes by the requested name (as given
+	// in Query.Attributes); objectSid/objectGUID/sIDHistory as text, other
+	// binary values base64. Absent attributes are absent from the map.
+	Attrs map[string][]string
+}
+
+// validAttr reports whether s is a plain attribute description.
+func validAttr(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == ';') {
+			return false
+		}
+	}
+	return true
+}
+
+// Read resolves each group's user members (transitively when Nested) and
+// reads their attributes. Any failure, on any page, fails the whole read.
+func (r *Reader) Read(ctx context.Context, q Query) (*Result, error) {
+	for _, g := range q.Groups {
+		if _, err := ldap.ParseDN(g.DN); err != nil {
+			return nil, fmt.Errorf("group %q is not a valid DN: %w", g.DN, err)
+		}
+	}
+	for _, a := range q.Attributes {
+		if !validAttr(a) {
+			return nil, fmt.Errorf("attribute name %q is not valid", a)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var res *Result
+	err := r.withConn(ctx, func(conn *ldap.Conn) error {
+		var err error
+		res, err = r.read(ctx, conn, q)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the directory: %w", err)
+	}
+	return res, nil
+}
+
+// walk is the breadth-first expansion of one mapped group.
+type walk struct {
+	root    string            // normalized DN of the mapped group
+	parent  map[string]string // group norm -> parent group norm ("" for root)
+	direct  map[string]string // candidate member norm -> norm of the group directly containing it (first in BFS)
+	display map[string]string // candidate member norm -> display DN
+}
+
+func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result, error) {
+	res := &Result{Groups: map[string]*Group{}, Users: map[string]*User{}, Server: r.url}
+	st := &res.Stats
+	root, err := r.baseRead(ctx, conn, "", []string{attrHighestCommitted}, st)
+	if err != nil {
+		return nil, fmt.Errorf("reading rootDSE: %w", err)
+	}
+	if root != nil {
+		res.HighestUSN = root.GetEqualFoldAttributeValue(attrHighestCommitted)
+	}
+
+	// Which DNs are groups (only needed to expand nesting).
+	isGroup := map[string]bool{}
+	if slices.ContainsFunc(q.Groups, func(g GroupQuery) bool { return g.Nested }) {
+		f := or(eq("objectClass", "group"), eq("objectClass", "groupOfNames"))
+		err := r.pagedSearch(ctx, conn, r.cfg.BaseDN, ldap.ScopeWholeSubtree, f, []string{"1.1"}, st, func(e *ldap.Entry) error {
+			isGroup[NormalizeDN(e.DN)] = true
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listing groups: %w", err)
+		}
+	}
+
+	groups := map[string]*groupEntry{} // by normalized DN; nil value = does not exist
+	load := func(dn, norm string) (*groupEntry, error) {
+		if g, ok := groups[norm]; ok {
+			return g, nil
+		}
+		g, err := r.readGroup(ctx, conn, dn, st)
+		if err != nil {
+			return nil, err
+		}
+		groups[norm] = g
+		return g, nil
+	}
+
+	walks := make([]*walk, len(q.Groups))
+	reachable := map[string]string{} // group norm -> display DN, for the user search
+	candidates := map[string]string{}
+	for i, gq := range q.Groups {
+		rootNorm := NormalizeDN(gq.DN)
+		g, err := load(gq.DN, rootNorm)
+		if err != nil {
+			return nil, err
+		}
+		res.Groups[gq.DN] = &Group{DN: gq.DN, Exists: g != nil, Members: []string{}, Via: map[string][]string{}}
+		if g == nil {
+			r.log.Warn("mapped group not found", "group", gq.DN)
+			continue
+		}
+		w := &walk{root: rootNorm, parent: map[string]string{rootNorm: ""}, direct: map[string]string{}, display: map[string]string{}}
+		walks[i] = w
+		level := []string{rootNorm}
+		for depth := 0; len(level) > 0; depth++ {
+			var next []string
+			for _, gn := range level {
+				ge := groups[gn]
+				reachable[gn] = ge.dn
+				for k, mn := range ge.norms {
+					if gq.Nested && isGroup[mn] {
+						if _, seen := w.parent[mn]; seen {
+							continue // cycle or diamond
+						}
+						if depth+1 > MaxNestingDepth {
+							return nil, fmt.Errorf("group %s nests deeper than %d levels (at %s)", gq.DN, MaxNestingDepth, ge.members[k])
+						}
+						child, err := load(ge.members[k], mn)
+						if err != nil {
+							return nil, err
+						}
+						if child == nil {
+							continue
+						}
+						w.parent[mn] = gn
+						next = append(next, mn)
+						continue
+					}
+					if _, ok := w.direct[mn]; !ok {
+						w.direct[mn] = gn
+						w.display[mn] = ge.members[k]
+						candidates[mn] = ge.members[k]
+					}
+				}
+			}
+			level = next
+		}
+	}
+
+	// Read the candidate users: one paged search per groupsPerFilter
+	// reachable groups, matched back to the member lists by normalized DN.
+	attrs := userAttrs(q.Attributes)
+	resolved := map[string]bool{}
+	collect := func(e *ldap.Entry) error {
+		n := NormalizeDN(e.DN)
+		if _, ok := candidates[n]; !ok || resolved[n] {
+			return nil
+		}
+		resolved[n] = true
+		u, err := r.toUser(e, q.Attributes)
+		if err != nil {
+			return err
+		}
+		if u != nil {
+			res.Users[n] = u
+		}
+		return nil
+	}
+	groupDNs := make([]string, 0, len(reachable))
+	for _, dn := range reachable {
+		groupDNs = append(groupDNs, dn)
+	}
+	slices.Sort(groupDNs)
+	seenEntries := 0
+	for chunk := range slices.Chunk(groupDNs, groupsPerFilter) {
+		ors := make([]filter, len(chunk))
+		for i, dn := range chunk {
+			ors[i] = eq("memberOf", dn)
+		}
+		before := st.Entries
+		if err := r.pagedSearch(ctx, conn, r.cfg.BaseDN, ldap.ScopeWholeSubtree, and(eq("objectClass", "user"), or(ors...)), attrs, st, collect); err != nil {
+			return nil, fmt.Errorf("reading members: %w", err)
+		}
+		seenEntries += st.Entries - before
+	}
+	// Servers without memberOf (e.g. OpenLDAP without the memberof overlay)
+	// answer nothing: read the members' containers one level deep instead.
+	if seenEntries == 0 && len(candidates) > 0 {
+		parents := map[string]bool{}
+		for _, dn := range candidates {
+			if p, ok := parentDN(dn); ok {
+				parents[p] = true
+			}
+		}
+		r.log.Info("no member found through memberOf; reading member containers instead", "containers", len(parents))
+		for _, p := range slices.Sorted(maps.Keys(parents)) {
+			if err := r.pagedSearch(ctx, conn, p, ldap.ScopeSingleLevel, present("objectClass"), attrs, st, collect); err != nil {
+				return nil, fmt.Errorf("reading members: %w", err)
+			}
+		}
+	}
+
+	unresolved := map[string]string{}
+	for i, gq := range q.Groups {
+		w := walks[i]
+		if w == nil {
+			continue
+		}
+		g := res.Groups[gq.DN]
+		for mn, container := range w.direct {
+			if _, ok := res.Users[mn]; !ok {
+				if !resolved[mn] {
+					unresolved[mn] = w.display[mn]
+				}
+				continue
+			}
+			g.Members = append(g.Members, mn)
+			var chain []string
+			for c := container; c != ""; c = w.parent[c] {
+				chain = append(chain, groups[c].dn)
+			}
+			slices.Reverse(chain)
+			g.Via[mn] = chain
+		}
+		slices.Sort(g.Members)
+	}
+	for _, n := range slices.Sorted(maps.Keys(unresolved)) {
+		res.Unresolved = append(res.Unresolved, unresolved[n])
+	}
+	r.log.Debug("directory read", "groups", len(q.Groups), "users", len(res.Users),
+		"searches", st.Searches, "pages", st.Pages, "entries", st.Entries, "rangeRequests", st.RangeRequests)
+	return res, nil
+}
+
+// parentDN returns the DN of dn's container.
+func parentDN(dn string) (string, bool) {
+	d, err := ldap.ParseDN(dn)
+	if err != nil || len(d.RDNs) < 2 {
+		return "", false
+	}
+	return (&ldap.DN{RDNs: d.RDNs[1:]}).String(), true
+}
+
+// toUser converts an entry to a User. Computer accounts return nil.
+func (r *Reader) toUser(e *ldap.Entry, extra []string) (*User, error) {
+	u := &User{DN: e.DN}
+	want := make(map[string]string, len(extra))
+	for _, a := range extra {
+		want[strings.ToLower(a)] = a
+	}
+	for _, a := range e.Attributes {
+		name := strings.ToLower(a.Name)
+		switch name {
+		case "objectsid":
+			if len(a.ByteValues) > 0 {
+				s, err := FormatSID(a.ByteValues[0])
+				if err != nil {
+					return nil, fmt.Errorf("user %s: objectSid: %w", e.DN, err)
+				}
+				u.SID = s
+			}
+		case "objectguid":
+			if len(a.ByteValues) > 0 {
+				s, err := FormatGUID(a.ByteValues[0])
+				if err != nil {
+					return nil, fmt.Errorf("user %s: objectGUID: %w", e.DN, err)
+				}
+				u.GUID = s
+			}
+		case "useraccountcontrol":
+			if len(a.Values) > 0 {
+				v, err := strconv.ParseInt(a.Values[0], 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("user %s: userAccountControl %q: %w", e.DN, a.Values[0], err)
+				}
+				if v&(uacWorkstationTrust|uacServerTrust) != 0 {
+					return nil, nil
+				}
+				u.Disabled = v&uacDisabled != 0
+			}
+		case "samaccountname":
+			if len(a.Values) > 0 {
+				u.SAMAccountName = a.Values[0]
+			}
+		case "userprincipalname":
+			if len(a.Values) > 0 {
+				u.UPN = a.Values[0]
+			}
+		case "accountexpires":
+			if len(a.Values) > 0 {
+				t, err := parseAccountExpires(a.Values[0])
+				if err != nil {
+					return nil, fmt.Errorf("user %s: %w", e.DN, err)
+				}
+				u.Expires = t
+				u.Expired = !t.IsZero() && t.Before(r.now())
+			}
+		}
+		req, ok := want[name]
+		if !ok {
+			continue
+		}
+		vals, err := attrValues(name, a)
+		if err != nil {
+			return nil, fmt.Errorf("user %s: %s: %w", e.DN, a.Name, err)
+		}
+		if u.Attrs == nil {
+			u.Attrs = make(map[string][]string, len(extra))
+		}
+		u.Attrs[req] = vals
+	}
+	return u, nil
+}
+
+// attrValues renders an attribute's values as text.
+func attrValues(lowerName string, a *ldap.EntryAttribute) ([]string, error) {
+	out := make([]string, len(a.ByteValues))
+	for i, b := range a.ByteValues {
+		var err error
+		switch {
+		case lowerName == "objectsid" || lowerName == "sidhistory":
+			out[i], err = FormatSID(b)
+		case lowerName == "objectguid":
+			out[i], err = FormatGUID(b)
+		case isBinaryAttr(lowerName) || !utf8.Valid(b):
+			out[i] = base64.StdEncoding.EncodeToString(b)
+		default:
+			out[i] = string(b)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Lookup finds user accounts by SID, for telling a user deleted from AD
+// from one that left the mapped groups. It searches in batches of 100 SIDs
+// (binary objectSid assertions, every byte escaped). The map is keyed by the
+// SID as given; SIDs not found are absent.
+func (r *Reader) Lookup(ctx context.Context, sids []string, attrs []string) (map[string]*User, error) {
+	for _, a := range attrs {
+		if !validAttr(a) {
+			return nil, fmt.Errorf("attribute name %q is not valid", a)
+		}
+	}
+	byCanon := map[string]string{} // canonical SID -> SID as given
+	var bins [][]byte
+	for _, s := range sids {
+		b, err := ParseSID(s)
+		if err != nil {
+			return nil, err
+		}
+		c, _ := FormatSID(b)
+		if _, dup := byCanon[c]; dup {
+			continue
+		}
+		byCanon[c] = s
+		bins = append(bins, b)
+	}
+	out := map[string]*User{}
+	if len(bins) == 0 {
+		return out, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	all := userAttrs(attrs)
+	err := r.withConn(ctx, func(conn *ldap.Conn) error {
+		clear(out)
+		var st ReadStats
+		for chunk := range slices.Chunk(bins, groupsPerFilter) {
+			ors := make([]filter, len(chunk))
+			for i, b := range chunk {
+				ors[i] = eqBytes("objectSid", b)
+			}
+			err := r.pagedSearch(ctx, conn, r.cfg.BaseDN, ldap.ScopeWholeSubtree, and(eq("objectClass", "user"), or(ors...)), all, &st, func(e *ldap.Entry) error {
+				u, err := r.toUser(e, attrs)
+				if err != nil || u == nil {
+					return err
+				}
+				if given, ok := byCanon[u.SID]; ok {
+					out[given] = u
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("looking up users by sid: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,238 @@
+package activedirectory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// ReadStats counts the LDAP work a Read or Lookup did.
+type ReadStats struct {
+	Searches      int // logical searches (a paged search counts once)
+	Pages         int // search requests sent, one per page
+	Entries       int // entries received
+	RangeRequests int // follow-up requests for member;range=…
+	GroupsRead    int // group entries whose member attribute was read
+}
+
+// asyncSearcher is the part of *ldap.Conn the reader uses for searches.
+type asyncSearcher interface {
+	SearchAsync(ctx context.Context, req *ldap.SearchRequest, bufferSize int) ldap.Response
+}
+
+// streamBuffer is the number of entries buffered between go-ldap's reading
+// goroutine and the consumer.
+const streamBuffer = 256
+
+// errRequestTimeout is the cause of a search that outlived Config.Timeout.
+// It is a network error: the connection is dropped and redialed.
+var errRequestTimeout = ldap.NewError(ldap.ErrorNetwork, errors.New("ldap request timed out"))
+
+func (r *Reader) newRequest(base string, scope int, f filter, attrs []string) *ldap.SearchRequest {
+	return ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, int(r.cfg.Timeout.Seconds()), false,
+		filterString(f), attrs, nil)
+}
+
+// pagedSearch runs a subtree or one-level search with the paged-results
+// control, streaming every entry to fn as it arrives. An error on any page
+// (including a lost server cookie) fails the whole search: the caller never
+// sees a short result as a success.
+func (r *Reader) pagedSearch(ctx context.Context, conn asyncSearcher, base string, scope int, f filter, attrs []string, st *ReadStats, fn func(*ldap.Entry) error) error {
+	st.Searches++
+	req := r.newRequest(base, scope, f, attrs)
+	var cookie []byte
+	for page := 1; ; page++ {
+		paging := ldap.NewControlPaging(uint32(r.cfg.PageSize))
+		paging.SetCookie(cookie)
+		req.Controls = []ldap.Control{paging}
+		st.Pages++
+		controls, err := r.stream(ctx, conn, req, st, fn)
+		if err != nil {
+			return fmt.Errorf("searching %s for %s (page %d): %w", base, req.Filter, page, err)
+		}
+		pc, ok := ldap.FindControl(controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
+		if !ok || pc == nil || len(pc.Cookie) == 0 {
+			return nil
+		}
+		cookie = pc.Cookie
+		if r.afterPage != nil {
+			r.afterPage(page)
+		}
+	}
+}
+
+// stream sends one search request and feeds its entries to fn. It returns
+// the controls of the final response.
+func (r *Reader) stream(ctx context.Context, conn asyncSearcher, req *ldap.SearchRequest, st *ReadStats, fn func(*ldap.Entry) error) ([]ldap.Control, error) {
+	// The per-request timeout is a context deadline rather than go-ldap's
+	// connection timeout, which costs a timer for every received message.
+	sctx, cancel := context.WithTimeoutCause(ctx, r.cfg.Timeout, errRequestTimeout)
+	defer cancel()
+	resp := conn.SearchAsync(sctx, req, streamBuffer)
+	var controls []ldap.Control
+	for resp.Next() {
+		if e := resp.Entry(); e != nil {
+			st.Entries++
+			if err := fn(e); err != nil {
+				cancel()
+				for resp.Next() { // let go-ldap finish the message
+				}
+				return nil, err
+			}
+			continue
+		}
+		if c := resp.Controls(); len(c) > 0 {
+			controls = c
+		}
+	}
+	if err := resp.Err(); err != nil {
+		return nil, err
+	}
+	// go-ldap reports cancellation as a clean end of results.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if sctx.Err() != nil {
+		return nil, context.Cause(sctx)
+	}
+	return controls, nil
+}
+
+// baseRead reads one entry. A missing entry (noSuchObject) returns nil, nil.
+func (r *Reader) baseRead(ctx context.Context, conn asyncSearcher, dn string, attrs []string, st *ReadStats) (*ldap.Entry, error) {
+	st.Searches++
+	st.Pages++
+	var got *ldap.Entry
+	_, err := r.stream(ctx, conn, r.newRequest(dn, ldap.ScopeBaseObject, present("objectClass"), attrs), st, func(e *ldap.Entry) error {
+		got = e
+		return nil
+	})
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", dn, err)
+	}
+	return got, nil
+}
+
+// groupEntry is a group read with its complete member list.
+type groupEntry struct {
+	dn      string   // display form, as the server returned it
+	members []string // display DNs, sorted by normalized DN, deduplicated
+	norms   []string // normalized DNs, parallel to members
+}
+
+// errRange marks a malformed or inconsistent ranged-retrieval answer.
+var errRange = errors.New("inconsistent ranged retrieval of member")
+
+// readGroup reads dn's member attribute completely. It asks for plain
+// member first (every server answers that; AD caps it at MaxValRange and
+// answers member;range=0-1499 instead) and then follows member;range=lo-*
+// until the server reports the end with "*". It returns nil, nil when the
+// entry does not exist.
+func (r *Reader) readGroup(ctx context.Context, conn asyncSearcher, dn string, st *ReadStats) (*groupEntry, error) {
+	st.GroupsRead++
+	attr := "member"
+	if r.rangeStep > 0 {
+		attr = fmt.Sprintf("member;range=0-%d", r.rangeStep-1)
+	}
+	var g *groupEntry
+	var members []string
+	lo := 0
+	for {
+		e, err := r.baseRead(ctx, conn, dn, []string{attr}, st)
+		if err != nil {
+			return nil, err
+		}
+		if e == nil {
+			if g == nil {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("group %s disappeared during ranged retrieval: %w", dn, errRange)
+		}
+		if g == nil {
+			g = &groupEntry{dn: e.DN}
+		}
+		var plain []string
+		ranged, done := false, false
+		for _, a := range e.Attributes {
+			name := strings.ToLower(a.Name)
+			if name == "member" {
+				plain = a.Values
+				continue
+			}
+			rest, ok := strings.CutPrefix(name, "member;range=")
+			if !ok {
+				continue
+			}
+			start, end, ok := strings.Cut(rest, "-")
+			from, err := strconv.Atoi(start)
+			if !ok || err != nil || from != lo {
+				return nil, fmt.Errorf("group %s: asked for values from %d, got %s: %w", dn, lo, a.Name, errRange)
+			}
+			ranged = true
+			members = append(members, a.Values...)
+			if end == "*" {
+				done = true
+				break
+			}
+			to, err := strconv.Atoi(end)
+			if err != nil || to < from || to-from+1 != len(a.Values) {
+				return nil, fmt.Errorf("group %s: %s holds %d values: %w", dn, a.Name, len(a.Values), errRange)
+			}
+			lo = to + 1
+		}
+		switch {
+		case !ranged && attr == "member":
+			members = plain // the server returned every value
+			done = true
+		case !ranged:
+			// A follow-up request must be answered with a range; a group whose
+			// values all fit the first explicit range ends with "*" there.
+			if lo == 0 && len(plain) == 0 {
+				done = true // no member at all
+			} else {
+				return nil, fmt.Errorf("group %s: no member;range in the answer for values from %d: %w", dn, lo, errRange)
+			}
+		}
+		if done {
+			break
+		}
+		st.RangeRequests++
+		if r.rangeStep > 0 {
+			attr = fmt.Sprintf("member;range=%d-%d", lo, lo+r.rangeStep-1)
+		} else {
+			attr = fmt.Sprintf("member;range=%d-*", lo)
+		}
+	}
+	g.members, g.norms = sortDNs(members)
+	return g, nil
+}
+
+// sortDNs deduplicates dns by normalized form and sorts them by it.
+func sortDNs(dns []string) (display, norms []string) {
+	type pair struct{ d, n string }
+	ps := make([]pair, 0, len(dns))
+	seen := make(map[string]struct{}, len(dns))
+	for _, d := range dns {
+		n := NormalizeDN(d)
+		if _, ok := seen[n]; ok {
+			continue
+		}
+		seen[n] = struct{}{}
+		ps = append(ps, pair{d, n})
+	}
+	slices.SortFunc(ps, func(a, b pair) int { return strings.Compare(a.n, b.n) })
+	display = make([]string, len(ps))
+	norms = make([]string, len(ps))
+	for i, p := range ps {
+		display[i], norms[i] = p.d, p.n
+	}
+	return display, norms
+}
