@@ -1,0 +1,382 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pandasync/pandasync/providers/assetpanda"
+	"github.com/pandasync/pandasync/spec"
+)
+
+// TargetWriter is what applying a plan needs from Asset Panda.
+// *assetpanda.Client implements it.
+type TargetWriter interface {
+	TargetReader
+	CreateRecords(ctx context.Context, col *assetpanda.Collection, key string, recs []map[string]string) ([]assetpanda.Result, error)
+	UpdateRecords(ctx context.Context, col *assetpanda.Collection, ups []assetpanda.RecordUpdate) ([]assetpanda.Result, error)
+	CreateUser(ctx context.Context, u assetpanda.NewUser) (*assetpanda.User, error)
+	UpdateUser(ctx context.Context, id int, u assetpanda.UserUpdate) (*assetpanda.User, error)
+}
+
+// Observer hears about apply's progress. Apply calls it from one goroutine.
+type Observer interface {
+	// Started is called once with the number of changes to apply.
+	Started(total int)
+	// Done is called once per change, with nil or the reason it failed.
+	Done(c Change, err error)
+}
+
+// ErrSuspended is returned by Apply when the plan was made under a
+// SyncPolicy that suspends writes.
+var ErrSuspended = errors.New("writes are suspended by the SyncPolicy (suspend: true)")
+
+// ErrChangedSincePlan marks a change that apply refused because the object
+// no longer looks the way the plan saw it.
+var ErrChangedSincePlan = errors.New("changed in Asset Panda since the plan was made")
+
+// Outcome is the result of applying one change.
+type Outcome struct {
+	Change Change
+	Err    error
+}
+
+// ApplyResult reports what Apply did.
+type ApplyResult struct {
+	Applied  int
+	Failed   int
+	Outcomes []Outcome
+}
+
+// Problems lists the failed changes as plan problems.
+func (r *ApplyResult) Problems() []Problem {
+	var ps []Problem
+	for _, o := range r.Outcomes {
+		if o.Err != nil {
+			obj := o.Change.Name
+			ps = append(ps, Problem{Mapping: o.Change.Mapping, Key: o.Change.Key, Object: obj,
+				Message: fmt.Sprintf("%s %s: %v", o.Change.Action, o.Change.Kind, o.Err)})
+		}
+	}
+	return ps
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Started(int)        {}
+func (nopObserver) Done(Change, error) {}
+
+// Apply executes the plan's changes and nothing else. Before writing, it
+// re-reads each mapping's objects and refuses every change whose object no
+// longer matches the plan's Before (ErrChangedSincePlan). Each mapping
+// succeeds or fails on its own and one failed object never stops the
+// others; every failure is in the result. Blocked changes are never
+// applied.
+//
+// The returned error is non-nil only when nothing could be attempted (a
+// suspended policy) or the context ended.
+func Apply(ctx context.Context, p *Plan, set *spec.Set, tgt TargetWriter, obs Observer) (*ApplyResult, error) {
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	if p.Suspended || set.Policy.Spec.Suspend {
+		return nil, ErrSuspended
+	}
+	a := &applier{set: set, tgt: tgt, obs: obs, res: &ApplyResult{}}
+	obs.Started(len(p.Changes))
+
+	var users []Change
+	records := map[string][]Change{}
+	var order []string
+	for _, c := range p.Changes {
+		switch c.Kind {
+		case KindUser:
+			users = append(users, c)
+		case KindRecord:
+			if _, ok := records[c.Mapping]; !ok {
+				order = append(order, c.Mapping)
+			}
+			records[c.Mapping] = append(records[c.Mapping], c)
+		default:
+			a.done(c, fmt.Errorf("unknown object kind %q", c.Kind))
+		}
+	}
+	for _, name := range order {
+		if err := ctx.Err(); err != nil {
+			return a.res, err
+		}
+		a.applyRecords(ctx, name, records[name])
+	}
+	if len(users) > 0 {
+		if err := ctx.Err(); err != nil {
+			return a.res, err
+		}
+		a.applyUsers(ctx, users)
+	}
+	return a.res, ctx.Err()
+}
+
+type applier struct {
+	set *spec.Set
+	tgt TargetWriter
+	obs Observer
+	res *ApplyResult
+}
+
+func (a *applier) done(c Change, err error) {
+	a.res.Outcomes = append(a.res.Outcomes, Outcome{Change: c, Err: err})
+	if err != nil {
+		a.res.Failed++
+	} else {
+		a.res.Applied++
+	}
+	a.obs.Done(c, err)
+}
+
+func (a *applier) failAll(cs []Change, err error) {
+	for _, c := range cs {
+		a.done(c, err)
+	}
+}
+
+func (a *applier) collectionMapping(name string) (spec.CollectionMapping, bool) {
+	for _, m := range a.set.CollectionMappings {
+		if m.Metadata.Name == name {
+			return m, true
+		}
+	}
+	return spec.CollectionMapping{}, false
+}
+
+// applyRecords applies one collection mapping's changes: it re-reads the
+// collection, checks every change against it, then writes creates and
+// updates in bulk.
+func (a *applier) applyRecords(ctx context.Context, name string, cs []Change) {
+	m, ok := a.collectionMapping(name)
+	if !ok {
+		a.failAll(cs, fmt.Errorf("mapping %q is not in the spec", name))
+		return
+	}
+	col, err := a.tgt.Collection(ctx, m.Spec.Account, m.Spec.Module, m.Spec.Collection)
+	if err != nil {
+		a.failAll(cs, err)
+		return
+	}
+	recs, err := a.tgt.Records(ctx, col)
+	if err != nil {
+		a.failAll(cs, fmt.Errorf("re-read before writing: %w", err))
+		return
+	}
+	key := m.Spec.Key.Field
+	byKey := map[string][]*assetpanda.Record{}
+	for i := range recs {
+		if k := recs[i].Fields[key]; k != "" {
+			byKey[k] = append(byKey[k], &recs[i])
+		}
+	}
+
+	var creates []Change
+	var createFields []map[string]string
+	var updates []Change
+	var ups []assetpanda.RecordUpdate
+	for _, c := range cs {
+		cur := byKey[c.Key]
+		switch {
+		case c.Action == ActionCreate:
+			if len(cur) > 0 {
+				a.done(c, fmt.Errorf("a record with %s %s exists: %w", key, c.Key, ErrChangedSincePlan))
+				continue
+			}
+			creates = append(creates, c)
+			createFields = append(createFields, c.After)
+		default:
+			if len(cur) != 1 || cur[0].ID != c.ID {
+				a.done(c, fmt.Errorf("record %s is gone or duplicated: %w", c.ID, ErrChangedSincePlan))
+				continue
+			}
+			if err := sameFields(cur[0].Fields, c.Before); err != nil {
+				a.done(c, err)
+				continue
+			}
+			updates = append(updates, c)
+			ups = append(ups, assetpanda.RecordUpdate{ID: c.ID, Fields: c.After})
+		}
+	}
+	if len(creates) > 0 {
+		results, err := a.tgt.CreateRecords(ctx, col, key, createFields)
+		a.report(creates, results, err)
+	}
+	if len(updates) > 0 {
+		results, err := a.tgt.UpdateRecords(ctx, col, ups)
+		a.report(updates, results, err)
+	}
+}
+
+// report matches per-object results to their changes. A change without a
+// result failed with err (or an unknown outcome).
+func (a *applier) report(cs []Change, results []assetpanda.Result, err error) {
+	got := make([]error, len(cs))
+	seen := make([]bool, len(cs))
+	for _, r := range results {
+		if r.Index >= 0 && r.Index < len(cs) {
+			got[r.Index], seen[r.Index] = r.Err, true
+		}
+	}
+	for i, c := range cs {
+		switch {
+		case seen[i]:
+			a.done(c, got[i])
+		case err != nil:
+			a.done(c, err)
+		default:
+			a.done(c, errors.New("no result reported for this object"))
+		}
+	}
+}
+
+// sameFields checks that the current values still equal the plan's Before.
+func sameFields(cur, before map[string]string) error {
+	for _, f := range sortedKeys(before) {
+		if cur[f] != before[f] {
+			return fmt.Errorf("field %q is now %q, the plan expected %q: %w", f, cur[f], before[f], ErrChangedSincePlan)
+		}
+	}
+	return nil
+}
+
+// applyUsers applies the user changes: creates first, so that role changes
+// in further modules can find the users they create.
+func (a *applier) applyUsers(ctx context.Context, cs []Change) {
+	users, err := a.tgt.Users(ctx)
+	if err != nil {
+		a.failAll(cs, fmt.Errorf("re-read users before writing: %w", err))
+		return
+	}
+	bySID := map[string]*assetpanda.User{}
+	byEmail := map[string]*assetpanda.User{}
+	byID := map[string]*assetpanda.User{}
+	for i := range users {
+		u := &users[i]
+		if u.ADSID != "" {
+			bySID[u.ADSID] = u
+		}
+		byEmail[strings.ToLower(u.Email)] = u
+		byID[strconv.Itoa(u.ID)] = u
+	}
+	roles := map[string]*assetpanda.Role{}
+	role := func(t Target, name string) (*assetpanda.Role, error) {
+		k := t.Account + "\x00" + t.Module + "\x00" + name
+		if r, ok := roles[k]; ok {
+			return r, nil
+		}
+		r, err := a.tgt.Role(ctx, t.Account, t.Module, name)
+		if err != nil {
+			return nil, err
+		}
+		roles[k] = r
+		return r, nil
+	}
+
+	for _, pass := range []bool{true, false} {
+		for _, c := range cs {
+			if (c.Action == ActionCreate) != pass {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				a.done(c, err)
+				continue
+			}
+			if c.Action == ActionCreate {
+				if u := bySID[c.Key]; u != nil {
+					a.done(c, fmt.Errorf("a user carrying this SID exists (%s): %w", u.Email, ErrChangedSincePlan))
+					continue
+				}
+				if u := byEmail[strings.ToLower(c.After[UserEmail])]; u != nil {
+					a.done(c, fmt.Errorf("a user with email %s exists: %w", u.Email, ErrChangedSincePlan))
+					continue
+				}
+				r, err := role(c.Target, c.After[UserRole])
+				if err != nil {
+					a.done(c, err)
+					continue
+				}
+				u, err := a.tgt.CreateUser(ctx, assetpanda.NewUser{Email: c.After[UserEmail], FirstName: c.After[UserFirstName],
+					LastName: c.After[UserLastName], ADSID: c.Key, Role: r})
+				if err == nil && u != nil {
+					bySID[c.Key] = u
+				}
+				a.done(c, err)
+				continue
+			}
+			u := bySID[c.Key]
+			if c.ID != "" {
+				u = byID[c.ID]
+			}
+			if u == nil || (!c.Adopt && u.ADSID != c.Key) {
+				a.done(c, fmt.Errorf("user is gone or no longer carries this SID: %w", ErrChangedSincePlan))
+				continue
+			}
+			up, err := a.userUpdate(c, u, role)
+			if err != nil {
+				a.done(c, err)
+				continue
+			}
+			_, err = a.tgt.UpdateUser(ctx, u.ID, up)
+			a.done(c, err)
+		}
+	}
+}
+
+// userUpdate checks a user change against the current user and builds the
+// update request.
+func (a *applier) userUpdate(c Change, u *assetpanda.User, role func(Target, string) (*assetpanda.Role, error)) (assetpanda.UserUpdate, error) {
+	var up assetpanda.UserUpdate
+	check := func(field, have string, fold bool) error {
+		want, ok := c.Before[field]
+		if !ok {
+			return nil
+		}
+		if have == want || (fold && strings.EqualFold(have, want)) {
+			return nil
+		}
+		return fmt.Errorf("%s is now %q, the plan expected %q: %w", field, have, want, ErrChangedSincePlan)
+	}
+	for _, err := range []error{
+		check(UserEmail, u.Email, true),
+		check(UserFirstName, u.FirstName, false),
+		check(UserLastName, u.LastName, false),
+		check(UserActive, strconv.FormatBool(u.Active), false),
+		check(UserADSID, u.ADSID, false),
+	} {
+		if err != nil {
+			return up, err
+		}
+	}
+	str := func(field string) *string {
+		if v, ok := c.After[field]; ok {
+			return &v
+		}
+		return nil
+	}
+	up.Email, up.FirstName, up.LastName, up.ADSID = str(UserEmail), str(UserFirstName), str(UserLastName), str(UserADSID)
+	if v, ok := c.After[UserActive]; ok {
+		b := v == "true"
+		up.Active = &b
+	}
+	if name, ok := c.After[UserRole]; ok {
+		r, err := role(c.Target, name)
+		if err != nil {
+			return up, err
+		}
+		if want, ok := c.Before[UserRole]; ok {
+			have := roleOf(u, r.ModuleID)
+			if want == "" && have != 0 {
+				return up, fmt.Errorf("user got a role in %s since the plan: %w", c.Target.Module, ErrChangedSincePlan)
+			}
+		}
+		up.Role = r
+	}
+	return up, nil
+}

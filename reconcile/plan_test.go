@@ -1,0 +1,332 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/pandasync/pandasync/providers/assetpanda"
+)
+
+const (
+	people      = ",OU=People," + fixtureBase
+	groups      = ",OU=Groups," + fixtureBase
+	admins      = "CN=AP Admins" + groups
+	users       = "CN=AP Users" + groups
+	staff       = "CN=Staff" + groups
+	engineering = "CN=Engineering" + groups
+	bobDN       = "CN=Bob Baker" + people
+)
+
+// TestFirstPlan checks the plan against the fixture's empty Asset Panda:
+// creates, adoption by email, role precedence, a disabled member never
+// created, and members without the attributes a field requires.
+func TestFirstPlan(t *testing.T) {
+	for name, newW := range map[string]func(*testing.T) *world{"embedded": newWorld, "samba": newSambaWorld} {
+		t.Run(name, func(t *testing.T) {
+			w := newW(t)
+			p := w.plan(Options{})
+			via := func(g string) string { return "member of " + w.dn(g) }
+			want := []row{
+				{"admins", KindUser, ActionCreate, "alice@corp.example.com", via(admins)},
+				{"admins", KindUser, ActionCreate, "carol@corp.example.com", via(admins)},
+				{"staff", KindRecord, ActionCreate, "alice@corp.example.com", via(staff)},
+				{"staff", KindRecord, ActionCreate, "bob@corp.example.com", via(staff)},
+				{"staff", KindRecord, ActionCreate, "carol@corp.example.com", via(staff)},
+				{"staff", KindRecord, ActionCreate, "erin@corp.example.com", via(staff) + " via " + w.dn(engineering)},
+				{"staff", KindRecord, ActionCreate, "frank@corp.example.com", via(staff) + " via " + w.dn(engineering)},
+				{"staff", KindRecord, ActionCreate, "grace@corp.example.com", via(staff)},
+				{"users", KindUser, ActionCreate, "bob@corp.example.com", via(users)},
+				{"users", KindUser, ActionUpdate, "grace@corp.example.com", "adopt: existing user matched by email; " + via(users)},
+			}
+			if diff := cmp.Diff(want, rows(p.Changes)); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(Summary{Create: 9, Update: 1}, p.Summary); diff != "" {
+				t.Errorf("summary (-want +got):\n%s", diff)
+			}
+
+			for _, c := range p.Changes {
+				switch c.Name {
+				case "grace@corp.example.com":
+					if c.Kind == KindUser {
+						want := map[string]string{UserADSID: c.Key}
+						if diff := cmp.Diff(want, c.After); diff != "" || !c.Adopt {
+							t.Errorf("adoption of grace: adopt=%v, after (-want +got):\n%s", c.Adopt, diff)
+						}
+					}
+				case "carol@corp.example.com":
+					if c.Kind == KindUser && c.After[UserRole] != "Module Admin" {
+						t.Errorf("carol's role = %q, want the first mapping's role %q", c.After[UserRole], "Module Admin")
+					}
+				case "erin@corp.example.com":
+					if _, ok := c.After["Email"]; ok {
+						t.Errorf("erin has no mail, yet the record sets Email: %v", c.After)
+					}
+				}
+			}
+			if len(p.Notes) != 1 || !strings.Contains(p.Notes[0], "carol@corp.example.com") || !strings.Contains(p.Notes[0], `"admins" comes first`) {
+				t.Errorf("notes = %q, want one role precedence note about carol", p.Notes)
+			}
+			var problems []string
+			for _, e := range p.Errors {
+				problems = append(problems, e.Mapping+": "+e.Object)
+			}
+			if diff := cmp.Diff([]string{"users: " + w.dn("CN=Heidi Hall"+people)}, problems); diff != "" {
+				t.Errorf("errors (-want +got):\n%s\n%v", diff, p.Errors)
+			}
+		})
+	}
+}
+
+// TestConvergence applies the plan and requires the next plan to be empty
+// and to cost no writes.
+func TestConvergence(t *testing.T) {
+	for name, newW := range map[string]func(*testing.T) *world{"embedded": newWorld, "samba": newSambaWorld} {
+		t.Run(name, func(t *testing.T) {
+			w := newW(t)
+			w.converge()
+			before := w.emu.Stats()
+			p := w.plan(Options{})
+			if p.HasChanges() || len(p.Blocked) > 0 {
+				t.Fatalf("plan after convergence: changes %v, blocked %v", rows(p.Changes), blockedRows(p.Blocked))
+			}
+			after := w.emu.Stats()
+			for route, n := range after.Requests {
+				if d := n - before.Requests[route]; d > 0 && !strings.HasPrefix(route, "GET ") && !strings.Contains(route, "search") && !strings.Contains(route, "token") {
+					t.Errorf("a plan with nothing to do made %d %s request(s)", d, route)
+				}
+			}
+		})
+	}
+}
+
+// TestScenarios changes the directory or Asset Panda after convergence and
+// checks the next plan.
+func TestScenarios(t *testing.T) {
+	tests := map[string]struct {
+		change      func(w *world)
+		opts        Options
+		wantChanges []row
+		wantBlocked []row
+	}{
+		"disabled user is deactivated, record set inactive": {
+			change: func(w *world) { w.replace(bobDN, "userAccountControl", "546") },
+			wantChanges: []row{
+				{"staff", KindRecord, ActionDeactivate, "bob@corp.example.com", "disabled in AD"},
+				{"users", KindUser, ActionDeactivate, "bob@corp.example.com", "disabled in AD"},
+			},
+		},
+		"user who left the group is deactivated": {
+			change: func(w *world) {
+				w.replace(users, "member", w.dn("CN=Carol Cole"+people), w.dn("CN=Grace Hopper"+people))
+			},
+			wantChanges: []row{
+				{"users", KindUser, ActionDeactivate, "bob@corp.example.com", "no longer in any user mapping's group"},
+			},
+		},
+		"deleted user is deactivated, not deleted": {
+			change: func(w *world) {
+				w.replace(users, "member", w.dn("CN=Carol Cole"+people), w.dn("CN=Grace Hopper"+people))
+				w.replace(staff, "member", w.dn(engineering), w.dn("CN=Grace Hopper"+people), w.dn("CN=Alice Archer"+people), w.dn("CN=Carol Cole"+people))
+				w.delete(bobDN)
+			},
+			wantChanges: []row{
+				{"staff", KindRecord, ActionDeactivate, "bob@corp.example.com", "deleted from AD"},
+				{"users", KindUser, ActionDeactivate, "bob@corp.example.com", "deleted from AD"},
+			},
+		},
+		"changed attribute updates the record": {
+			change: func(w *world) { w.replace("CN=Alice Archer"+people, "department", "Finance") },
+			wantChanges: []row{
+				{"staff", KindRecord, ActionUpdate, "alice@corp.example.com", "AD differs in Department"},
+			},
+		},
+		"role follows the group": {
+			change: func(w *world) { w.replace(admins, "member", w.dn("CN=Alice Archer"+people)) },
+			wantChanges: []row{
+				{"users", KindUser, ActionUpdate, "carol@corp.example.com", "AD differs in role"},
+			},
+		},
+		"mass deactivation is blocked by the count limit": {
+			change: func(w *world) { w.replace(staff, "member", w.dn(engineering)) },
+			wantBlocked: []row{
+				{"staff", KindRecord, ActionDeactivate, "alice@corp.example.com", LimitMaxDeactivations},
+				{"staff", KindRecord, ActionDeactivate, "bob@corp.example.com", LimitMaxDeactivations},
+				{"staff", KindRecord, ActionDeactivate, "carol@corp.example.com", LimitMaxDeactivations},
+				{"staff", KindRecord, ActionDeactivate, "grace@corp.example.com", LimitMaxDeactivations},
+			},
+		},
+		"override lets a real mass change through": {
+			change: func(w *world) { w.replace(staff, "member", w.dn(engineering)) },
+			opts:   Options{OverrideLimits: true},
+			wantChanges: []row{
+				{"staff", KindRecord, ActionDeactivate, "alice@corp.example.com", "no longer a member of " + staff},
+				{"staff", KindRecord, ActionDeactivate, "bob@corp.example.com", "no longer a member of " + staff},
+				{"staff", KindRecord, ActionDeactivate, "carol@corp.example.com", "no longer a member of " + staff},
+				{"staff", KindRecord, ActionDeactivate, "grace@corp.example.com", "no longer a member of " + staff},
+			},
+		},
+		"empty group never deprovisions": {
+			change: func(w *world) { w.replace(admins, "member") },
+			wantBlocked: []row{
+				{"admins", KindUser, ActionDeactivate, "alice@corp.example.com", GuardEmptyGroup},
+			},
+			// carol stays in AP Users and moves to its role.
+			wantChanges: []row{
+				{"users", KindUser, ActionUpdate, "carol@corp.example.com", "AD differs in role"},
+			},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t)
+			w.converge()
+			tc.change(w)
+			p := w.plan(tc.opts)
+			if diff := cmp.Diff(tc.wantChanges, rows(p.Changes)); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantBlocked, blockedRows(p.Blocked)); diff != "" {
+				t.Errorf("blocked (-want +got):\n%s", diff)
+			}
+			// What is applied converges: the next plan repeats only what
+			// stays blocked.
+			w.apply(p)
+			p2 := w.plan(tc.opts)
+			if p2.HasChanges() {
+				t.Errorf("plan after apply has changes: %v", rows(p2.Changes))
+			}
+		})
+	}
+}
+
+// TestReactivation disables a user, applies, enables them again and
+// expects both the user and the record to come back.
+func TestReactivation(t *testing.T) {
+	w := newWorld(t)
+	w.converge()
+	w.replace(bobDN, "userAccountControl", "546")
+	w.converge()
+	w.replace(bobDN, "userAccountControl", "544")
+	p := w.plan(Options{})
+	want := []row{
+		{"staff", KindRecord, ActionReactivate, "bob@corp.example.com", "back in AD: member of " + staff},
+		{"users", KindUser, ActionReactivate, "bob@corp.example.com", "back in AD: member of " + users},
+	}
+	if diff := cmp.Diff(want, rows(p.Changes)); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+	w.apply(p)
+	if p := w.plan(Options{}); p.HasChanges() {
+		t.Errorf("plan after reactivation has changes: %v", rows(p.Changes))
+	}
+}
+
+// TestApplyRechecks edits a record in Asset Panda between plan and apply:
+// apply refuses that change and makes the others.
+func TestApplyRechecks(t *testing.T) {
+	w := newWorld(t)
+	w.converge()
+	w.replace("CN=Alice Archer"+people, "department", "Finance")
+	w.replace("CN=Frank Ford"+people, "department", "Research")
+	p := w.plan(Options{})
+	if len(p.Changes) != 2 {
+		t.Fatalf("want 2 changes, got %v", rows(p.Changes))
+	}
+	ctx := context.Background()
+	col, err := w.ap.Collection(ctx, "Acme", "IT Assets", "People")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aliceID string
+	for _, c := range p.Changes {
+		if c.Name == "alice@corp.example.com" {
+			aliceID = c.ID
+		}
+	}
+	if _, err := w.ap.UpdateRecords(ctx, col, []assetpanda.RecordUpdate{{ID: aliceID, Fields: map[string]string{"Department": "Edited by hand"}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Apply(ctx, p, w.set, w.ap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, o := range res.Outcomes {
+		got[o.Change.Name] = errors.Is(o.Err, ErrChangedSincePlan)
+	}
+	if diff := cmp.Diff(map[string]bool{"alice@corp.example.com": true, "frank@corp.example.com": false}, got); diff != "" {
+		t.Errorf("refused because changed since plan (-want +got):\n%s", diff)
+	}
+}
+
+// TestSuspend plans but writes nothing.
+func TestSuspend(t *testing.T) {
+	w := newWorld(t)
+	w.set.Policy.Spec.Suspend = true
+	p := w.plan(Options{})
+	if !p.Suspended || !p.HasChanges() {
+		t.Fatalf("suspended=%v changes=%d, want a suspended plan with changes", p.Suspended, len(p.Changes))
+	}
+	before := w.emu.Stats().Total()
+	if _, err := Apply(context.Background(), p, w.set, w.ap, nil); !errors.Is(err, ErrSuspended) {
+		t.Fatalf("apply under suspend: err = %v, want ErrSuspended", err)
+	}
+	if after := w.emu.Stats().Total(); after != before {
+		t.Errorf("apply under suspend made %d requests", after-before)
+	}
+}
+
+// TestMappingIndependence breaks one mapping (an unknown collection): it is
+// reported, and the other mappings are planned as usual.
+func TestMappingIndependence(t *testing.T) {
+	w := newWorld(t)
+	w.set.CollectionMappings[0].Spec.Collection = "Peeple"
+	p := w.plan(Options{})
+	var errs []string
+	for _, e := range p.Errors {
+		if e.Mapping == "staff" {
+			errs = append(errs, e.Message)
+		}
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0], `"Peeple"`) || !strings.Contains(errs[0], `"People"`) {
+		t.Errorf("staff errors = %q, want one naming the missing and the existing collection", errs)
+	}
+	if p.Summary.Create != 3 || p.Summary.Update != 1 {
+		t.Errorf("summary = %+v, want the 3 user creates and 1 adoption", p.Summary)
+	}
+}
+
+// TestStatusNone leaves a record an admin marked None alone.
+func TestStatusNone(t *testing.T) {
+	w := newWorld(t)
+	w.converge()
+	ctx := context.Background()
+	col, err := w.ap.Collection(ctx, "Acme", "IT Assets", "People")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := w.ap.Records(ctx, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, r := range recs {
+		if r.Fields["Email"] == "bob@corp.example.com" {
+			id = r.ID
+		}
+	}
+	if _, err := w.ap.UpdateRecords(ctx, col, []assetpanda.RecordUpdate{{ID: id, Fields: map[string]string{"Integration Status AD": "None", "Department": "Kept"}}}); err != nil {
+		t.Fatal(err)
+	}
+	w.replace(bobDN, "userAccountControl", "546")
+	p := w.plan(Options{})
+	want := []row{{"users", KindUser, ActionDeactivate, "bob@corp.example.com", "disabled in AD"}}
+	if diff := cmp.Diff(want, rows(p.Changes)); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+}
