@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/pandasync/pandasync/reconcile"
+	"github.com/pandasync/pandasync/spec"
+)
+
+// applyArgs are the flags of `pandasync apply`.
+type applyArgs struct {
+	planFile    string
+	autoApprove bool
+	mappings    []string
+	override    bool
+}
+
+func parseApplyArgs(a *app, args []string) (applyArgs, error) {
+	var aa applyArgs
+	fs := a.flags("apply", "[-auto-approve] [-mapping NAME]... [-allow-mass-deactivation] [PLANFILE]")
+	fs.BoolVar(&aa.autoApprove, "auto-approve", false, "apply without asking for confirmation")
+	fs.Var((*stringsFlag)(&aa.mappings), "mapping", "apply only the mapping `NAME` (repeatable; not with PLANFILE)")
+	fs.BoolVar(&aa.override, "allow-mass-deactivation", false, "lift the deactivation limits for this one run (not with PLANFILE)")
+	if err := parse(fs, args); err != nil {
+		return aa, err
+	}
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		aa.planFile = fs.Arg(0)
+		if len(aa.mappings) > 0 || aa.override {
+			fmt.Fprintln(a.stderr, "apply: -mapping and -allow-mass-deactivation belong to the plan; a saved plan is applied as it is")
+			return aa, errUsage
+		}
+	default:
+		fmt.Fprintln(a.stderr, "apply: at most one plan file")
+		return aa, errUsage
+	}
+	return aa, nil
+}
+
+func (a *app) apply(ctx context.Context, args []string) error {
+	aa, err := parseApplyArgs(a, args)
+	if err != nil {
+		return err
+	}
+	set, err := a.loadSpec()
+	if err != nil {
+		return err
+	}
+	dir, ap, err := a.connect(set)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+
+	var p *reconcile.Plan
+	if aa.planFile != "" {
+		p, err = readPlanFile(aa.planFile)
+		if err != nil {
+			return err
+		}
+		fresh, err := reconcile.MakePlan(ctx, set, dir, ap, reconcile.Options{Mappings: p.Mappings, OverrideLimits: p.LimitsOverridden})
+		if err != nil {
+			return err
+		}
+		if err := checkFresh(p, fresh); err != nil {
+			return err
+		}
+	} else {
+		p, err = reconcile.MakePlan(ctx, set, dir, ap, reconcile.Options{Mappings: aa.mappings, OverrideLimits: aa.override})
+		if err != nil {
+			return err
+		}
+		renderPlan(a.stdout, p, a.paint)
+		if !p.HasChanges() {
+			return nil
+		}
+		if !aa.autoApprove {
+			ok, err := a.confirm()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				fmt.Fprintln(a.stdout, "Apply cancelled.")
+				return nil
+			}
+		}
+	}
+	return a.applyPlan(ctx, p, set, ap)
+}
+
+// applyPlan applies a plan, showing progress, and reports the outcome.
+func (a *app) applyPlan(ctx context.Context, p *reconcile.Plan, set *spec.Set, tgt reconcile.TargetWriter) error {
+	if !p.HasChanges() {
+		fmt.Fprintln(a.stdout, "No changes to apply.")
+		return nil
+	}
+	obs := newProgress(a.stdout, a.terminal, a.paint)
+	res, err := reconcile.Apply(ctx, p, set, tgt, obs)
+	obs.finish()
+	if err != nil && res == nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "\n%s %d applied, %d failed.\n", a.paint(colorBold, "Apply complete:"), res.Applied, res.Failed)
+	if err != nil {
+		return err
+	}
+	if res.Failed > 0 {
+		return fmt.Errorf("%d of %d changes failed; the next plan shows what is left", res.Failed, res.Applied+res.Failed)
+	}
+	return nil
+}
+
+func readPlanFile(path string) (*reconcile.Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	defer f.Close()
+	p, err := reconcile.ReadPlan(f)
+	if err != nil {
+		return nil, fmt.Errorf("read plan %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// errStalePlan is returned when a saved plan no longer matches AD, Asset
+// Panda or the spec.
+var errStalePlan = errors.New("the saved plan is stale")
+
+// checkFresh refuses a saved plan when what it was computed from changed:
+// the spec, the directory or Asset Panda (which also refuses a plan that was
+// applied already, since applying it changed Asset Panda).
+func checkFresh(saved, fresh *reconcile.Plan) error {
+	var changed []string
+	if saved.Prior.Spec != fresh.Prior.Spec {
+		changed = append(changed, "the spec")
+	}
+	if saved.Prior.Directory != fresh.Prior.Directory {
+		changed = append(changed, "Active Directory")
+	}
+	if saved.Prior.Target != fresh.Prior.Target {
+		changed = append(changed, "Asset Panda")
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s changed since it was made (or it was applied already); run pandasync plan again", errStalePlan, strings.Join(changed, " and "))
+}
+
+// confirm asks for approval on the terminal.
+func (a *app) confirm() (bool, error) {
+	if !a.stdinTTY {
+		return false, errors.New("no terminal to confirm on: save a plan with `pandasync plan -out FILE` and apply that, or pass -auto-approve")
+	}
+	fmt.Fprintf(a.stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read confirmation: %w", err)
+	}
+	fmt.Fprintln(a.stdout)
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+// progress reports apply's progress: a bar on a terminal, otherwise one
+// line per failure and a line per tenth of the work.
+type progress struct {
+	w        io.Writer
+	terminal bool
+	paint    painter
+	total    int
+	done     int
+	failed   int
+	shown    int
+}
+
+func newProgress(w io.Writer, terminal bool, paint painter) *progress {
+	return &progress{w: w, terminal: terminal, paint: paint}
+}
+
+func (p *progress) Started(total int) {
+	p.total = total
+	fmt.Fprintf(p.w, "\nApplying %d change(s)...\n", total)
+}
+
+func (p *progress) Done(c reconcile.Change, err error) {
+	p.done++
+	if err != nil {
+		p.failed++
+		if p.terminal {
+			fmt.Fprint(p.w, "\r\x1b[K")
+		}
+		fmt.Fprintf(p.w, "  %s %s %s %s: %v\n", p.paint(colorRed, "✗"), c.Action, c.Kind, label(c), err)
+	} else if p.total <= 20 {
+		if p.terminal {
+			fmt.Fprint(p.w, "\r\x1b[K")
+		}
+		fmt.Fprintf(p.w, "  %s %s %s %s\n", p.paint(actionColor(c.Action), c.Action.Symbol()), c.Kind, label(c), verb(c.Action))
+	}
+	if p.total <= 20 {
+		return
+	}
+	if p.terminal {
+		const width = 30
+		filled := p.done * width / p.total
+		fmt.Fprintf(p.w, "\r\x1b[K  [%s%s] %d/%d", strings.Repeat("█", filled), strings.Repeat("░", width-filled), p.done, p.total)
+		return
+	}
+	if tenth := p.done * 10 / p.total; tenth > p.shown {
+		p.shown = tenth
+		fmt.Fprintf(p.w, "  %d/%d done (%d failed)\n", p.done, p.total, p.failed)
+	}
+}
+
+func (p *progress) finish() {
+	if p.terminal && p.total > 20 {
+		fmt.Fprintln(p.w)
+	}
+}

@@ -1,0 +1,40 @@
+// Command pandasync keeps Asset Panda in step with Microsoft Active
+// Directory, declaratively: desired state lives in YAML spec files, `plan`
+// shows what would change and why, `apply` does exactly that plan, and `run`
+// reconciles continuously.
+//
+// Usage:
+//
+//	pandasync [-f PATH]... [-log-level LEVEL] COMMAND [flags]
+//
+// Commands: validate, check, plan, apply, run, explain, demo, emulator,
+// version. `pandasync help COMMAND` describes one.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/term"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	_, noColor := os.LookupEnv("NO_COLOR")
+	a := &app{
+		stdin:     os.Stdin,
+		stdout:    os.Stdout,
+		stderr:    os.Stderr,
+		lookupEnv: os.LookupEnv,
+		terminal:  term.IsTerminal(int(os.Stdout.Fd())),
+		stdinTTY:  term.IsTerminal(int(os.Stdin.Fd())),
+		logTTY:    term.IsTerminal(int(os.Stderr.Fd())),
+		noColor:   noColor,
+	}
+	code := a.run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
