@@ -33,12 +33,12 @@ func TestFirstPlan(t *testing.T) {
 			want := []row{
 				{"admins", KindUser, ActionCreate, "alice@corp.example.com", via(admins)},
 				{"admins", KindUser, ActionCreate, "carol@corp.example.com", via(admins)},
-				{"staff", KindRecord, ActionCreate, "alice@corp.example.com", via(staff)},
-				{"staff", KindRecord, ActionCreate, "bob@corp.example.com", via(staff)},
-				{"staff", KindRecord, ActionCreate, "carol@corp.example.com", via(staff)},
-				{"staff", KindRecord, ActionCreate, "erin@corp.example.com", via(staff) + " via " + w.dn(engineering)},
-				{"staff", KindRecord, ActionCreate, "frank@corp.example.com", via(staff) + " via " + w.dn(engineering)},
-				{"staff", KindRecord, ActionCreate, "grace@corp.example.com", via(staff)},
+				{"staff", KindRecord, ActionCreate, w.upn("alice"), via(staff)},
+				{"staff", KindRecord, ActionCreate, w.upn("bob"), via(staff)},
+				{"staff", KindRecord, ActionCreate, w.upn("carol"), via(staff)},
+				{"staff", KindRecord, ActionCreate, w.upn("erin"), via(staff) + " via " + w.dn(engineering)},
+				{"staff", KindRecord, ActionCreate, w.upn("frank"), via(staff) + " via " + w.dn(engineering)},
+				{"staff", KindRecord, ActionCreate, w.upn("grace"), via(staff)},
 				{"users", KindUser, ActionCreate, "bob@corp.example.com", via(users)},
 				{"users", KindUser, ActionUpdate, "grace@corp.example.com", "adopt: existing user matched by email; " + via(users)},
 			}
@@ -51,7 +51,7 @@ func TestFirstPlan(t *testing.T) {
 
 			for _, c := range p.Changes {
 				switch c.Name {
-				case "grace@corp.example.com":
+				case "grace@corp.example.com", w.upn("grace"):
 					if c.Kind == KindUser {
 						want := map[string]string{UserADSID: c.Key}
 						if diff := cmp.Diff(want, c.After); diff != "" || !c.Adopt {
@@ -62,7 +62,7 @@ func TestFirstPlan(t *testing.T) {
 					if c.Kind == KindUser && c.After[UserRole] != "Module Admin" {
 						t.Errorf("carol's role = %q, want the first mapping's role %q", c.After[UserRole], "Module Admin")
 					}
-				case "erin@corp.example.com":
+				case w.upn("erin"):
 					if _, ok := c.After["Email"]; ok {
 						t.Errorf("erin has no mail, yet the record sets Email: %v", c.After)
 					}

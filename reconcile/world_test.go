@@ -37,6 +37,13 @@ type world struct {
 	base string
 	// mutate changes the directory.
 	mutate directoryMutator
+	// upnSuffix makes userPrincipalNames unique in a shared Samba domain.
+	upnSuffix string
+}
+
+// upn is the userPrincipalName the fixture's user has in this world.
+func (w *world) upn(user string) string {
+	return user + w.upnSuffix + "@corp.example.com"
 }
 
 // directoryMutator changes entries of the directory under test.
@@ -167,7 +174,7 @@ func newSambaWorld(t *testing.T) *world {
 		t.Fatalf("create %s: %v", ou, err)
 	}
 	t.Cleanup(func() { m.deleteTree(ou) })
-	w := &world{t: t, set: set, base: ou, mutate: m}
+	w := &world{t: t, set: set, base: ou, mutate: m, upnSuffix: "-" + hex.EncodeToString(b[:])}
 	for _, e := range entries {
 		attrs := map[string][]string{}
 		for _, a := range e.Attributes {
@@ -178,9 +185,14 @@ func newSambaWorld(t *testing.T) *world {
 					vals = append(vals, w.dn(v))
 				}
 			}
-			if strings.EqualFold(a.Name, "sAMAccountName") {
-				// sAMAccountName is unique in the domain: make it unique per run.
+			switch {
+			case strings.EqualFold(a.Name, "sAMAccountName"):
+				// sAMAccountName and userPrincipalName are unique in the
+				// domain: make them unique per run.
 				vals = []string{a.Values[0] + hex.EncodeToString(b[:2])}
+			case strings.EqualFold(a.Name, "userPrincipalName"):
+				local, domain, _ := strings.Cut(a.Values[0], "@")
+				vals = []string{local + w.upnSuffix + "@" + domain}
 			}
 			attrs[a.Name] = vals
 		}
