@@ -50,15 +50,12 @@ func (a *app) apply(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	set, err := a.loadSpec()
+	s, err := a.open()
 	if err != nil {
 		return err
 	}
-	dir, ap, err := a.connect(set)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
+	defer s.Close()
+	set, dir, ap := s.set, s.dir, s.ap
 
 	var p *reconcile.Plan
 	if aa.planFile != "" {

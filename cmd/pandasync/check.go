@@ -22,15 +22,12 @@ func (a *app) check(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	set, err := a.loadSpec()
+	s, err := a.open()
 	if err != nil {
 		return err
 	}
-	dir, ap, err := a.connect(set)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
+	defer s.Close()
+	set, dir, ap := s.set, s.dir, s.ap
 
 	failed := false
 	ok := func(format string, args ...any) {

@@ -9,58 +9,59 @@ import (
 	"github.com/pandasync/pandasync/spec"
 )
 
+// resolving resolves spec values, collecting every failure under a path
+// prefix such as "directory".
+type resolving struct {
+	r      spec.Resolver
+	prefix string
+	errs   []error
+}
+
+func (rv *resolving) get(name string, v spec.Value) string {
+	if v.IsZero() {
+		return ""
+	}
+	s, err := rv.r.Resolve(v)
+	if err != nil {
+		rv.errs = append(rv.errs, fmt.Errorf("%s.%s: %w", rv.prefix, name, err))
+	}
+	return s
+}
+
+func (rv *resolving) err() error { return errors.Join(rv.errs...) }
+
 // directoryConfig resolves the spec's directory settings (reading secrets
 // from the environment or files) into a reader configuration.
 func directoryConfig(d spec.DirectorySpec, r spec.Resolver) (activedirectory.Config, error) {
-	var errs []error
-	get := func(name string, v spec.Value) string {
-		if v.IsZero() {
-			return ""
-		}
-		s, err := r.Resolve(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("directory.%s: %w", name, err))
-		}
-		return s
-	}
+	rv := &resolving{r: r, prefix: "directory"}
 	cfg := activedirectory.Config{
-		BaseDN:             get("baseDN", d.BaseDN),
-		BindDN:             get("bindDN", d.BindDN),
-		Password:           get("password", d.Password),
+		BaseDN:             rv.get("baseDN", d.BaseDN),
+		BindDN:             rv.get("bindDN", d.BindDN),
+		Password:           rv.get("password", d.Password),
 		StartTLS:           d.StartTLS,
-		CAFile:             get("caFile", d.CAFile),
+		CAFile:             rv.get("caFile", d.CAFile),
 		InsecureSkipVerify: d.InsecureSkipVerify,
 		AllowCleartextBind: d.AllowCleartextBind,
 		Timeout:            d.Timeout.Duration,
 	}
 	for i, u := range d.URLs {
-		cfg.URLs = append(cfg.URLs, get(fmt.Sprintf("urls[%d]", i), u))
+		cfg.URLs = append(cfg.URLs, rv.get(fmt.Sprintf("urls[%d]", i), u))
 	}
-	return cfg, errors.Join(errs...)
+	return cfg, rv.err()
 }
 
 // assetPandaConfig resolves the spec's Asset Panda settings.
 func assetPandaConfig(s spec.AssetPandaSpec, r spec.Resolver) (assetpanda.Config, error) {
-	var errs []error
-	get := func(name string, v spec.Value) string {
-		if v.IsZero() {
-			return ""
-		}
-		s, err := r.Resolve(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("assetPanda.%s: %w", name, err))
-		}
-		return s
-	}
+	rv := &resolving{r: r, prefix: "assetPanda"}
 	cfg := assetpanda.Config{
-		URL:          get("url", s.URL),
-		ClientID:     get("clientID", s.ClientID),
-		ClientSecret: get("clientSecret", s.ClientSecret),
-		Email:        get("email", s.Email),
-		Password:     get("password", s.Password),
+		URL:          rv.get("url", s.URL),
+		ClientID:     rv.get("clientID", s.ClientID),
+		ClientSecret: rv.get("clientSecret", s.ClientSecret),
+		Email:        rv.get("email", s.Email),
+		Password:     rv.get("password", s.Password),
 		Rate:         assetpanda.Rate{Requests: s.RateLimit.Requests, Per: s.RateLimit.Per.Duration},
 	}
-	return cfg, errors.Join(errs...)
+	return cfg, rv.err()
 }
 
 // connect builds both providers from the spec's Connection. Nothing is
@@ -83,4 +84,27 @@ func (a *app) connect(set *spec.Set) (*activedirectory.Reader, *assetpanda.Clien
 		return nil, nil, fmt.Errorf("asset panda: %w", err)
 	}
 	return dir, ap, nil
+}
+
+// session is a loaded spec with both providers connected, for the commands
+// that talk to AD and Asset Panda.
+type session struct {
+	set *spec.Set
+	dir *activedirectory.Reader
+	ap  *assetpanda.Client
+}
+
+func (s *session) Close() { s.dir.Close() }
+
+// open loads the spec and connects to both sides.
+func (a *app) open() (*session, error) {
+	set, err := a.loadSpec()
+	if err != nil {
+		return nil, err
+	}
+	dir, ap, err := a.connect(set)
+	if err != nil {
+		return nil, err
+	}
+	return &session{set: set, dir: dir, ap: ap}, nil
 }

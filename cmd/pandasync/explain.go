@@ -20,16 +20,12 @@ func (a *app) explain(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	who := fs.Arg(0)
-	set, err := a.loadSpec()
+	s, err := a.open()
 	if err != nil {
 		return err
 	}
-	dir, ap, err := a.connect(set)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	ex, err := reconcile.Explain(ctx, set, dir, ap, who)
+	defer s.Close()
+	ex, err := reconcile.Explain(ctx, s.set, s.dir, s.ap, who)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/pandasync/pandasync/reconcile"
-	"github.com/pandasync/pandasync/spec"
 )
 
 // planArgs are the flags of `pandasync plan`.
@@ -42,16 +41,12 @@ func (a *app) plan(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	set, err := a.loadSpec()
+	s, err := a.open()
 	if err != nil {
 		return err
 	}
-	dir, ap, err := a.connect(set)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	p, err := reconcile.MakePlan(ctx, set, dir, ap, reconcile.Options{Mappings: pa.mappings, OverrideLimits: pa.override})
+	defer s.Close()
+	p, err := reconcile.MakePlan(ctx, s.set, s.dir, s.ap, reconcile.Options{Mappings: pa.mappings, OverrideLimits: pa.override})
 	if err != nil {
 		return err
 	}
@@ -100,15 +95,4 @@ func savePlan(path string, p *reconcile.Plan) error {
 		return fmt.Errorf("save plan: %w", err)
 	}
 	return nil
-}
-
-// planSet plans with providers built from the spec; used by apply and
-// explain.
-func (a *app) planSet(ctx context.Context, set *spec.Set, opts reconcile.Options) (*reconcile.Plan, error) {
-	dir, ap, err := a.connect(set)
-	if err != nil {
-		return nil, err
-	}
-	defer dir.Close()
-	return reconcile.MakePlan(ctx, set, dir, ap, opts)
 }
