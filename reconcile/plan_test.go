@@ -330,3 +330,26 @@ func TestStatusNone(t *testing.T) {
 		t.Errorf("changes (-want +got):\n%s", diff)
 	}
 }
+
+// TestNoStatusField: without a status field, a record whose person left
+// cannot be marked Inactive; the plan says so instead of staying silent.
+func TestNoStatusField(t *testing.T) {
+	w := newWorld(t)
+	w.converge()
+	w.set.CollectionMappings[0].Spec.Status = nil
+	w.replace(staff, "member", w.dn(engineering), w.dn("CN=Grace Hopper"+people), w.dn("CN=Alice Archer"+people), w.dn("CN=Carol Cole"+people))
+	p := w.plan(Options{})
+	if p.HasChanges() {
+		t.Errorf("changes = %v, want none", rows(p.Changes))
+	}
+	want := []string{`mapping "staff": 1 managed record(s) belong to people no longer in ` + staff + `, but the mapping has no status field to mark them Inactive`}
+	var got []string
+	for _, n := range p.Notes {
+		if strings.HasPrefix(n, `mapping "staff"`) {
+			got = append(got, n)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("notes (-want +got):\n%s", diff)
+	}
+}

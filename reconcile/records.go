@@ -245,7 +245,21 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 	}
 
 	// Managed records whose person is no longer wanted.
-	if status.field == "" || m.Spec.OnRemove == "ignore" {
+	if m.Spec.OnRemove == "ignore" {
+		return
+	}
+	if status.field == "" {
+		n := 0
+		for key := range st.byKey {
+			if !seen[key] {
+				n++
+			}
+		}
+		if n > 0 {
+			pl.plan.Notes = append(pl.plan.Notes, fmt.Sprintf(
+				"mapping %q: %d managed record(s) belong to people no longer in %s, but the mapping has no status field to mark them Inactive",
+				mapping, n, m.Spec.Group))
+		}
 		return
 	}
 	for _, key := range sortedKeys(st.byKey) {
