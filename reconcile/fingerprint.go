@@ -151,26 +151,37 @@ func directoryDigest(q activedirectory.Query, res *activedirectory.Result) strin
 			}
 		}
 	}
+	// The members' data, in member order (each group's members are
+	// sorted), so no sort of all users is needed.
 	var keys []string
-	for _, dn := range sortedKeys(res.Users) {
-		u := res.Users[dn]
-		h.str(dn)
-		h.str(u.SID)
-		h.str(u.GUID)
-		h.str(u.SAMAccountName)
-		h.str(u.UPN)
-		h.bool(u.Disabled)
-		h.bool(u.Expired)
-		keys = keys[:0]
-		for k := range u.Attrs {
-			keys = append(keys, k)
+	for _, gq := range q.Groups {
+		g := res.Groups[gq.DN]
+		if g == nil {
+			continue
 		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			h.str(k)
-			h.int(len(u.Attrs[k]))
-			for _, v := range u.Attrs[k] {
-				h.str(v)
+		for _, dn := range g.Members {
+			u := res.Users[dn]
+			if u == nil {
+				h.str("not a user")
+				continue
+			}
+			h.str(u.SID)
+			h.str(u.GUID)
+			h.str(u.SAMAccountName)
+			h.str(u.UPN)
+			h.bool(u.Disabled)
+			h.bool(u.Expired)
+			keys = keys[:0]
+			for k := range u.Attrs {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				h.str(k)
+				h.int(len(u.Attrs[k]))
+				for _, v := range u.Attrs[k] {
+					h.str(v)
+				}
 			}
 		}
 	}

@@ -265,6 +265,12 @@ func attr(u *activedirectory.User, name string) string {
 			}
 		}
 	}
+	switch len(vs) {
+	case 0:
+		return ""
+	case 1:
+		return strings.TrimSpace(vs[0])
+	}
 	return strings.TrimSpace(strings.Join(vs, ", "))
 }
 

@@ -77,7 +77,7 @@ func (pl *planner) observeCollection(ctx context.Context, tgt TargetReader, m sp
 	if err != nil {
 		return nil, err
 	}
-	st := &collectionState{col: col, byKey: map[string]*assetpanda.Record{}, conflicts: map[string]int{}, status: mappingStatus(m)}
+	st := &collectionState{col: col, byKey: make(map[string]*assetpanda.Record, len(recs)), conflicts: map[string]int{}, status: mappingStatus(m)}
 	for i := range recs {
 		r := &recs[i]
 		k := r.Fields[m.Spec.Key.Field]
@@ -164,7 +164,7 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 	if !ok {
 		pl.problem(mapping, "", m.Spec.Group, "group not found in AD; no record of this mapping is deactivated")
 	}
-	seen := map[string]bool{}
+	seen := make(map[string]bool, len(ms))
 	for _, mb := range ms {
 		key := attr(mb.u, keyAttr)
 		if key == "" {
@@ -178,10 +178,7 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 		if st.conflicts[key] > 0 {
 			continue
 		}
-		want := map[string]string{}
-		for _, f := range m.Spec.Fields {
-			want[f.Field] = attr(mb.u, f.Attribute)
-		}
+		want := func(f spec.FieldMapping) string { return attr(mb.u, f.Attribute) }
 		off, why := inactive(mb.u)
 		label := personLabel(mb.u)
 		rec := st.byKey[key]
@@ -190,9 +187,9 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 				continue // a disabled member is never created
 			}
 			after := map[string]string{name: key}
-			for f, v := range want {
-				if v != "" {
-					after[f] = v
+			for _, f := range m.Spec.Fields {
+				if v := want(f); v != "" {
+					after[f.Field] = v
 				}
 			}
 			if status.field != "" {
@@ -206,11 +203,17 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 		if status.field != "" && strings.EqualFold(cur[status.field], statusNone) {
 			continue // marked as not managed by the AD sync
 		}
-		before, after := map[string]string{}, map[string]string{}
+		var before, after map[string]string
+		set := func(field, was, now string) {
+			if before == nil {
+				before, after = map[string]string{}, map[string]string{}
+			}
+			before[field], after[field] = was, now
+		}
 		var changed []string
 		for _, f := range m.Spec.Fields {
-			if cur[f.Field] != want[f.Field] {
-				before[f.Field], after[f.Field] = cur[f.Field], want[f.Field]
+			if v := want(f); cur[f.Field] != v {
+				set(f.Field, cur[f.Field], v)
 				changed = append(changed, f.Field)
 			}
 		}
@@ -225,13 +228,13 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 				if m.Spec.OnRemove == "ignore" {
 					break
 				}
-				before[status.field], after[status.field] = curStatus, status.inactive
+				set(status.field, curStatus, status.inactive)
 				action, reason = ActionDeactivate, why
 			case !off && strings.EqualFold(curStatus, status.inactive):
-				before[status.field], after[status.field] = curStatus, status.active
+				set(status.field, curStatus, status.active)
 				action, reason = ActionReactivate, "back in AD: "+memberReason(m.Spec.Group, mb.via)
 			case !off && !strings.EqualFold(curStatus, status.active):
-				before[status.field], after[status.field] = curStatus, status.active
+				set(status.field, curStatus, status.active)
 				if reason == "" {
 					reason = memberReason(m.Spec.Group, mb.via)
 				}

@@ -89,8 +89,8 @@ func roleOf(u *assetpanda.User, moduleID int) int {
 
 // planUsers computes the user changes of all selected user mappings.
 func (pl *planner) planUsers(users []assetpanda.User, rs roleSet) {
-	bySID := map[string]*assetpanda.User{}
-	byEmail := map[string]*assetpanda.User{}
+	bySID := make(map[string]*assetpanda.User, len(users))
+	byEmail := make(map[string]*assetpanda.User, len(users))
 	for i := range users {
 		u := &users[i]
 		if u.ADSID != "" {
@@ -103,7 +103,7 @@ func (pl *planner) planUsers(users []assetpanda.User, rs roleSet) {
 
 	// Who is wanted, with which role in which module: the first mapping
 	// of a module wins.
-	wanted := map[string]*wantedUser{}
+	wanted := make(map[string]*wantedUser, len(pl.res.Users))
 	var order []string
 	for _, m := range pl.sel.users {
 		role := rs.byMapping[m.Metadata.Name]
@@ -154,7 +154,7 @@ func (pl *planner) planUsers(users []assetpanda.User, rs roleSet) {
 		}
 	}
 
-	handled := map[*assetpanda.User]bool{}
+	handled := make(map[*assetpanda.User]bool, len(order))
 	for _, sid := range order {
 		w := wanted[sid]
 		cur := bySID[sid]
@@ -272,7 +272,13 @@ func (pl *planner) planUser(w *wantedUser, cur *assetpanda.User, adopt bool, rs 
 		return
 	}
 
-	before, after := map[string]string{}, map[string]string{}
+	var before, after map[string]string
+	set := func(field, was, now string) {
+		if before == nil {
+			before, after = map[string]string{}, map[string]string{}
+		}
+		before[field], after[field] = was, now
+	}
 	var changed []string
 	diff := func(field, was, want string, fold bool) {
 		same := was == want
@@ -280,7 +286,7 @@ func (pl *planner) planUser(w *wantedUser, cur *assetpanda.User, adopt bool, rs 
 			same = strings.EqualFold(was, want)
 		}
 		if !same {
-			before[field], after[field] = was, want
+			set(field, was, want)
 			changed = append(changed, field)
 		}
 	}
@@ -288,7 +294,7 @@ func (pl *planner) planUser(w *wantedUser, cur *assetpanda.User, adopt bool, rs 
 	diff(UserFirstName, cur.FirstName, w.first, false)
 	diff(UserLastName, cur.LastName, w.last, false)
 	if have := roleOf(cur, first.role.ModuleID); have != first.role.ID {
-		before[UserRole], after[UserRole] = rs.name(have), first.role.Name
+		set(UserRole, rs.name(have), first.role.Name)
 		changed = append(changed, UserRole)
 	}
 	action, reason := ActionUpdate, ""
@@ -296,11 +302,11 @@ func (pl *planner) planUser(w *wantedUser, cur *assetpanda.User, adopt bool, rs 
 		reason = "AD differs in " + strings.Join(changed, ", ")
 	}
 	if adopt {
-		before[UserADSID], after[UserADSID] = "", w.u.SID
+		set(UserADSID, "", w.u.SID)
 		reason = "adopt: existing user matched by email; " + memberReason(first.mapping.Spec.Group, first.via)
 	}
 	if !cur.Active {
-		before[UserActive], after[UserActive] = "false", "true"
+		set(UserActive, "false", "true")
 		action, reason = ActionReactivate, "back in AD: "+memberReason(first.mapping.Spec.Group, first.via)
 	}
 	if len(after) > 0 {
