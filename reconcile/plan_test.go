@@ -3,12 +3,14 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pandasync/pandasync/providers/assetpanda"
+	"github.com/pandasync/pandasync/providers/assetpanda/emulator"
 )
 
 const (
@@ -351,5 +353,59 @@ func TestNoStatusField(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("notes (-want +got):\n%s", diff)
+	}
+}
+
+// TestInterruptedApply: user creation fails mid-apply (Asset Panda answers
+// 500 to every invite); the records are written, the users are reported,
+// and the next plan lists exactly the users, whose creation then converges
+// without duplicates (R17, R21).
+func TestInterruptedApply(t *testing.T) {
+	w := newWorld(t)
+	w.emu.Fault(emulator.Fault{Route: "POST /v3/users/invite", Count: -1, Kind: emulator.FaultStatus, Status: 500})
+	p := w.plan(Options{})
+	res, err := Apply(context.Background(), p, w.set, w.ap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	for _, o := range res.Outcomes {
+		if o.Err != nil {
+			failed = append(failed, o.Change.Name)
+		}
+	}
+	wantFailed := []string{"alice@corp.example.com", "bob@corp.example.com", "carol@corp.example.com"}
+	slices.Sort(failed)
+	if diff := cmp.Diff(wantFailed, failed); diff != "" {
+		t.Errorf("failed changes (-want +got):\n%s", diff)
+	}
+	if res.Applied != len(p.Changes)-3 {
+		t.Errorf("applied %d of %d changes, want all but the 3 user creates", res.Applied, len(p.Changes))
+	}
+
+	w.emu.ClearFaults()
+	p = w.plan(Options{})
+	var left []string
+	for _, c := range p.Changes {
+		left = append(left, string(c.Action)+" "+string(c.Kind)+" "+c.Name)
+	}
+	want := []string{"create user alice@corp.example.com", "create user bob@corp.example.com", "create user carol@corp.example.com"}
+	slices.Sort(left)
+	if diff := cmp.Diff(want, left); diff != "" {
+		t.Errorf("plan after the interrupted apply (-want +got):\n%s", diff)
+	}
+	w.converge()
+	users, err := w.ap.Users(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, u := range users {
+		seen[strings.ToLower(u.Email)]++
+	}
+	for email, n := range seen {
+		if n > 1 {
+			t.Errorf("%d users with email %s", n, email)
+		}
 	}
 }
