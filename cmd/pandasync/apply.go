@@ -79,7 +79,9 @@ func (a *app) apply(ctx context.Context, args []string) error {
 		if !p.HasChanges() {
 			return nil
 		}
-		if !aa.autoApprove {
+		if aa.autoApprove {
+			fmt.Fprintln(a.stdout)
+		} else {
 			ok, err := a.confirm()
 			if err != nil {
 				return err
@@ -184,7 +186,7 @@ func newProgress(w io.Writer, terminal bool, paint painter) *progress {
 
 func (p *progress) Started(total int) {
 	p.total = total
-	fmt.Fprintf(p.w, "\nApplying %d change(s)...\n", total)
+	fmt.Fprintf(p.w, "Applying %d change(s)...\n", total)
 }
 
 func (p *progress) Done(c reconcile.Change, err error) {
