@@ -121,6 +121,7 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
+// String formats the problem as "mapping: object: message".
 func (p Problem) String() string {
 	s := ""
 	if p.Mapping != "" {
