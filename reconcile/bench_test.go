@@ -81,8 +81,8 @@ func steadyState(n int) (*spec.Set, fakeDirectory, *fakeTarget) {
 		dn := fmt.Sprintf("cn=user%06d,ou=people,dc=corp,dc=example,dc=com", i)
 		sid := fmt.Sprintf("S-1-5-21-1004336348-1177238915-682003330-%d", 100000+i)
 		mail := fmt.Sprintf("user%06d@corp.example.com", i)
-		res.Users[dn] = &activedirectory.User{DN: dn, SID: sid, UPN: mail, SAMAccountName: fmt.Sprintf("user%06d", i),
-			Attrs: map[string][]string{"mail": {mail}, "givenName": {fmt.Sprintf("Given%d", i)}, "sn": {fmt.Sprintf("Sur%d", i)}, "department": {"Dept"}}}
+		res.Users[dn] = activedirectory.User{DN: dn, SID: sid, UPN: mail, SAMAccountName: fmt.Sprintf("user%06d", i)}.WithAttrs(
+			map[string][]string{"mail": {mail}, "givenName": {fmt.Sprintf("Given%d", i)}, "sn": {fmt.Sprintf("Sur%d", i)}, "department": {"Dept"}})
 		g.Members = append(g.Members, dn)
 		g.Via[dn] = []string{group}
 		tgt.records = append(tgt.records, assetpanda.Record{ID: fmt.Sprintf("%024x", i), Fields: map[string]string{

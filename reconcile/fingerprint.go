@@ -153,7 +153,6 @@ func directoryDigest(q activedirectory.Query, res *activedirectory.Result) strin
 	}
 	// The members' data, in member order (each group's members are
 	// sorted), so no sort of all users is needed.
-	var keys []string
 	for _, gq := range q.Groups {
 		g := res.Groups[gq.DN]
 		if g == nil {
@@ -171,18 +170,14 @@ func directoryDigest(q activedirectory.Query, res *activedirectory.Result) strin
 			h.str(u.UPN)
 			h.bool(u.Disabled)
 			h.bool(u.Expired)
-			keys = keys[:0]
-			for k := range u.Attrs {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			for _, k := range keys {
-				h.str(k)
-				h.int(len(u.Attrs[k]))
-				for _, v := range u.Attrs[k] {
+			// In query order, which is fixed for a spec.
+			u.RangeAttrs(func(name string, values []string) {
+				h.str(name)
+				h.int(len(values))
+				for _, v := range values {
 					h.str(v)
 				}
-			}
+			})
 		}
 	}
 	return h.sum()

@@ -256,15 +256,7 @@ func attr(u *activedirectory.User, name string) string {
 	case "distinguishedname", "dn":
 		return u.DN
 	}
-	vs, ok := u.Attrs[name]
-	if !ok {
-		for k, v := range u.Attrs {
-			if strings.EqualFold(k, name) {
-				vs = v
-				break
-			}
-		}
-	}
+	vs := u.Attr(name)
 	switch len(vs) {
 	case 0:
 		return ""

@@ -3,6 +3,7 @@ package activedirectory
 import (
 	"context"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -30,6 +31,21 @@ func benchRead(b *testing.B, r *Reader, group string, want int) {
 	b.ReportMetric(float64(st.Searches), "searches/op")
 	b.ReportMetric(float64(st.Pages), "pages/op")
 	b.ReportMetric(float64(st.Entries), "entries/op")
+
+	// What one read keeps alive: the result's heap per member.
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	res, err := r.Read(ctx, Query{Groups: []GroupQuery{{DN: group}}, Attributes: benchAttrs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if n := len(res.Groups[group].Members); n > 0 {
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(n), "retained-B/member")
+	}
+	runtime.KeepAlive(res)
 }
 
 // BenchmarkReadSamba reads the group named by PANDASYNC_BENCH_GROUP from the

@@ -121,13 +121,13 @@ func runConformance(t *testing.T, env conformanceEnv) {
 				t.Errorf("duplicate SID %s", u.SID)
 			}
 			sids[u.SID] = true
-			if got := u.Attrs["objectSid"]; len(got) != 1 || got[0] != u.SID {
+			if got := u.Attr("objectSid"); len(got) != 1 || got[0] != u.SID {
 				t.Errorf("user %s: Attrs[objectSid] = %v, want [%s]", u.DN, got, u.SID)
 			}
 			if NormalizeDN(u.DN) != k {
 				t.Errorf("user keyed %q has DN %q", k, u.DN)
 			}
-			a := u.Attrs
+			a := u.Attrs()
 			delete(a, "objectSid")
 			gotUsers[k] = userView{SAM: u.SAMAccountName, UPN: u.UPN, Disabled: u.Disabled, Expired: u.Expired, Attrs: a}
 		}

@@ -44,7 +44,7 @@ func userAttrs(extra []string) []string {
 }
 
 // isBinaryAttr reports attributes (lower-case names) whose values are
-// binary even when they happen to be valid UTF-8; User.Attrs holds them
+// binary even when they happen to be valid UTF-8; User.Attr returns them
 // base64-encoded (objectSid, objectGUID and sIDHistory as text).
 func isBinaryAttr(lowerName string) bool {
 	switch lowerName {
@@ -172,7 +172,8 @@ type Group struct {
 	// sorted and deduplicated; each is a key of Result.Users.
 	// Via maps a member DN to the chain of group DNs (display form) from the
 	// mapped group down to the group that directly contains the member; a
-	// chain of length 1 means a direct member. Chains are shortest paths.
+	// chain of length 1 means a direct member. Chains are shortest paths;
+	// members of one group share its chain, so callers must not modify it.
 	Via map[string][]string
 }
 
@@ -186,10 +187,86 @@ type User struct {
 	Disabled       bool      // userAccountControl & 0x2
 	Expired        bool      // accountExpires in the past (0 and 0x7FFFFFFFFFFFFFFF = never)
 	Expires        time.Time // accountExpires; zero means never
-	// Attrs holds the requested attributes by the requested name (as given
-	// in Query.Attributes); objectSid/objectGUID/sIDHistory as text, other
-	// binary values base64. Absent attributes are absent from the map.
-	Attrs map[string][]string
+
+	// The requested attributes, aligned with table.names; a nil slice is
+	// an absent attribute. One table serves every user of a read, so a
+	// user costs a slice per attribute, not a map.
+	table *attrTable
+	vals  [][]string
+}
+
+// attrTable names the extra attributes of one read (Query.Attributes,
+// deduplicated case-insensitively) and indexes them by lower-case name.
+type attrTable struct {
+	names []string
+	index map[string]int
+}
+
+func newAttrTable(attrs []string) *attrTable {
+	t := &attrTable{index: make(map[string]int, len(attrs))}
+	for _, a := range attrs {
+		l := strings.ToLower(a)
+		if _, dup := t.index[l]; dup {
+			continue
+		}
+		t.index[l] = len(t.names)
+		t.names = append(t.names, a)
+	}
+	return t
+}
+
+// Attr returns the values of a requested attribute (the name is matched
+// case-insensitively): objectSid, objectGUID and sIDHistory as text, other
+// binary values base64. It returns nil for an attribute the user lacks or
+// the read did not request.
+func (u *User) Attr(name string) []string {
+	if u.table == nil {
+		return nil
+	}
+	i, ok := u.table.index[strings.ToLower(name)]
+	if !ok || i >= len(u.vals) {
+		return nil
+	}
+	return u.vals[i]
+}
+
+// RangeAttrs calls fn for each requested attribute the user has, in the
+// order the query named them.
+func (u *User) RangeAttrs(fn func(name string, values []string)) {
+	if u.table == nil {
+		return
+	}
+	for i, v := range u.vals {
+		if v != nil {
+			fn(u.table.names[i], v)
+		}
+	}
+}
+
+// WithAttrs returns a copy of u whose requested attributes are attrs, for
+// fakes and tests that build users without a directory.
+func (u User) WithAttrs(attrs map[string][]string) *User {
+	names := slices.Sorted(maps.Keys(attrs))
+	u.table = newAttrTable(names)
+	u.vals = make([][]string, len(u.table.names))
+	for i, n := range u.table.names {
+		u.vals[i] = attrs[n]
+	}
+	return &u
+}
+
+// Attrs returns the requested attributes the user has, keyed by the name
+// the query gave, or nil when it has none. It builds a new map; prefer Attr
+// on hot paths.
+func (u *User) Attrs() map[string][]string {
+	var m map[string][]string
+	u.RangeAttrs(func(name string, values []string) {
+		if m == nil {
+			m = map[string][]string{}
+		}
+		m[name] = values
+	})
+	return m
 }
 
 // validAttr reports whether s is a plain attribute description.
@@ -332,6 +409,7 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 	// Read the candidate users: one paged search per groupsPerFilter
 	// reachable groups, matched back to the member lists by normalized DN.
 	attrs := userAttrs(q.Attributes)
+	table := newAttrTable(q.Attributes)
 	resolved := map[string]bool{}
 	collect := func(e *ldap.Entry) error {
 		n := NormalizeDN(e.DN)
@@ -339,7 +417,7 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 			return nil
 		}
 		resolved[n] = true
-		u, err := r.toUser(e, q.Attributes)
+		u, err := r.toUser(e, table)
 		if err != nil {
 			return err
 		}
@@ -389,6 +467,7 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 			continue
 		}
 		g := res.Groups[gq.DN]
+		chains := map[string][]string{} // by container: members share their chain
 		for mn, container := range w.direct {
 			if _, ok := res.Users[mn]; !ok {
 				if !resolved[mn] {
@@ -397,11 +476,15 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 				continue
 			}
 			g.Members = append(g.Members, mn)
-			var chain []string
-			for c := container; c != ""; c = w.parent[c] {
-				chain = append(chain, groups[c].dn)
+			chain, ok := chains[container]
+			if !ok {
+				for c := container; c != ""; c = w.parent[c] {
+					chain = append(chain, groups[c].dn)
+				}
+				slices.Reverse(chain)
+				chain = slices.Clip(chain)
+				chains[container] = chain
 			}
-			slices.Reverse(chain)
 			g.Via[mn] = chain
 		}
 		slices.Sort(g.Members)
@@ -424,12 +507,8 @@ func parentDN(dn string) (string, bool) {
 }
 
 // toUser converts an entry to a User. Computer accounts return nil.
-func (r *Reader) toUser(e *ldap.Entry, extra []string) (*User, error) {
-	u := &User{DN: e.DN}
-	want := make(map[string]string, len(extra))
-	for _, a := range extra {
-		want[strings.ToLower(a)] = a
-	}
+func (r *Reader) toUser(e *ldap.Entry, table *attrTable) (*User, error) {
+	u := &User{DN: e.DN, table: table}
 	for _, a := range e.Attributes {
 		name := strings.ToLower(a.Name)
 		switch name {
@@ -478,7 +557,7 @@ func (r *Reader) toUser(e *ldap.Entry, extra []string) (*User, error) {
 				u.Expired = !t.IsZero() && t.Before(r.now())
 			}
 		}
-		req, ok := want[name]
+		i, ok := table.index[name]
 		if !ok {
 			continue
 		}
@@ -486,10 +565,10 @@ func (r *Reader) toUser(e *ldap.Entry, extra []string) (*User, error) {
 		if err != nil {
 			return nil, fmt.Errorf("user %s: %s: %w", e.DN, a.Name, err)
 		}
-		if u.Attrs == nil {
-			u.Attrs = make(map[string][]string, len(extra))
+		if u.vals == nil {
+			u.vals = make([][]string, len(table.names))
 		}
-		u.Attrs[req] = vals
+		u.vals[i] = vals
 	}
 	return u, nil
 }
@@ -547,6 +626,7 @@ func (r *Reader) Lookup(ctx context.Context, sids []string, attrs []string) (map
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	all := userAttrs(attrs)
+	table := newAttrTable(attrs)
 	err := r.withConn(ctx, func(conn *ldap.Conn) error {
 		clear(out)
 		var st ReadStats
@@ -556,7 +636,7 @@ func (r *Reader) Lookup(ctx context.Context, sids []string, attrs []string) (map
 				ors[i] = eqBytes("objectSid", b)
 			}
 			err := r.pagedSearch(ctx, conn, r.cfg.BaseDN, ldap.ScopeWholeSubtree, and(eq("objectClass", "user"), or(ors...)), all, &st, func(e *ldap.Entry) error {
-				u, err := r.toUser(e, attrs)
+				u, err := r.toUser(e, table)
 				if err != nil || u == nil {
 					return err
 				}
