@@ -15,6 +15,7 @@ import (
 // *assetpanda.Client implements it.
 type TargetWriter interface {
 	TargetReader
+	RecordsByID(ctx context.Context, col *assetpanda.Collection, ids []string) ([]assetpanda.Record, error)
 	CreateRecords(ctx context.Context, col *assetpanda.Collection, key string, recs []map[string]string) ([]assetpanda.Result, error)
 	UpdateRecords(ctx context.Context, col *assetpanda.Collection, ups []assetpanda.RecordUpdate) ([]assetpanda.Result, error)
 	CreateUser(ctx context.Context, u assetpanda.NewUser) (*assetpanda.User, error)
@@ -151,8 +152,14 @@ func (a *applier) collectionMapping(name string) (spec.CollectionMapping, bool) 
 }
 
 // applyRecords applies one collection mapping's changes: it re-reads the
-// collection, checks every change against it, then writes creates and
-// updates in bulk.
+// objects the changes touch, checks every change against them, then writes
+// creates and updates in bulk.
+//
+// Updates are re-read by id (1,000 per request), so a few changes to a
+// large collection cost a few requests, not a read of the whole
+// collection. Creates rely on the key field being unique in Asset Panda,
+// which refuses a second record with the same key; when the key field is
+// not unique, the whole collection is read to look for the keys first.
 func (a *applier) applyRecords(ctx context.Context, name string, cs []Change) {
 	m, ok := a.collectionMapping(name)
 	if !ok {
@@ -164,53 +171,81 @@ func (a *applier) applyRecords(ctx context.Context, name string, cs []Change) {
 		a.failAll(cs, err)
 		return
 	}
-	recs, err := a.tgt.Records(ctx, col)
+	key := m.Spec.Key.Field
+	keyField, err := col.Field(key)
 	if err != nil {
-		a.failAll(cs, fmt.Errorf("re-read before writing: %w", err))
+		a.failAll(cs, err)
 		return
 	}
-	key := m.Spec.Key.Field
-	byKey := map[string][]*assetpanda.Record{}
-	for i := range recs {
-		if k := recs[i].Fields[key]; k != "" {
-			byKey[k] = append(byKey[k], &recs[i])
+
+	var creates, updates []Change
+	var ids []string
+	for _, c := range cs {
+		if c.Action == ActionCreate {
+			creates = append(creates, c)
+		} else {
+			updates = append(updates, c)
+			ids = append(ids, c.ID)
 		}
 	}
 
-	var creates []Change
-	var createFields []map[string]string
-	var updates []Change
-	var ups []assetpanda.RecordUpdate
-	for _, c := range cs {
-		cur := byKey[c.Key]
-		switch {
-		case c.Action == ActionCreate:
-			if len(cur) > 0 {
+	if len(creates) > 0 {
+		taken := map[string]bool{}
+		if !keyField.Unique {
+			recs, err := a.tgt.Records(ctx, col)
+			if err != nil {
+				a.failAll(creates, fmt.Errorf("re-read before writing: %w", err))
+				creates = nil
+			}
+			for _, r := range recs {
+				taken[r.Fields[key]] = true
+			}
+		}
+		var ok []Change
+		var fields []map[string]string
+		for _, c := range creates {
+			if taken[c.Key] {
 				a.done(c, fmt.Errorf("a record with %s %s exists: %w", key, c.Key, ErrChangedSincePlan))
 				continue
 			}
-			creates = append(creates, c)
-			createFields = append(createFields, c.After)
-		default:
-			if len(cur) != 1 || cur[0].ID != c.ID {
-				a.done(c, fmt.Errorf("record %s is gone or duplicated: %w", c.ID, ErrChangedSincePlan))
+			ok = append(ok, c)
+			fields = append(fields, c.After)
+		}
+		if len(ok) > 0 {
+			results, err := a.tgt.CreateRecords(ctx, col, key, fields)
+			a.report(ok, results, err)
+		}
+	}
+
+	if len(updates) > 0 {
+		recs, err := a.tgt.RecordsByID(ctx, col, ids)
+		if err != nil {
+			a.failAll(updates, fmt.Errorf("re-read before writing: %w", err))
+			return
+		}
+		byID := make(map[string]*assetpanda.Record, len(recs))
+		for i := range recs {
+			byID[recs[i].ID] = &recs[i]
+		}
+		var ok []Change
+		var ups []assetpanda.RecordUpdate
+		for _, c := range updates {
+			cur := byID[c.ID]
+			if cur == nil || cur.Fields[key] != c.Key {
+				a.done(c, fmt.Errorf("record %s is gone or no longer holds %s %s: %w", c.ID, key, c.Key, ErrChangedSincePlan))
 				continue
 			}
-			if err := sameFields(cur[0].Fields, c.Before); err != nil {
+			if err := sameFields(cur.Fields, c.Before); err != nil {
 				a.done(c, err)
 				continue
 			}
-			updates = append(updates, c)
+			ok = append(ok, c)
 			ups = append(ups, assetpanda.RecordUpdate{ID: c.ID, Fields: c.After})
 		}
-	}
-	if len(creates) > 0 {
-		results, err := a.tgt.CreateRecords(ctx, col, key, createFields)
-		a.report(creates, results, err)
-	}
-	if len(updates) > 0 {
-		results, err := a.tgt.UpdateRecords(ctx, col, ups)
-		a.report(updates, results, err)
+		if len(ok) > 0 {
+			results, err := a.tgt.UpdateRecords(ctx, col, ups)
+			a.report(ok, results, err)
+		}
 	}
 }
 

@@ -409,3 +409,21 @@ func TestInterruptedApply(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyRequestCount: applying one change re-reads that record by id
+// and writes it: two requests, whatever the size of the collection.
+func TestApplyRequestCount(t *testing.T) {
+	w := newWorld(t)
+	w.converge()
+	w.replace("CN=Alice Archer"+people, "department", "Finance")
+	p := w.plan(Options{})
+	w.emu.ResetStats()
+	w.apply(p)
+	want := map[string]int{
+		"POST /v3/groups/{id}/search/objects": 1,
+		"PUT /v3/groups/{id}/objects":         1,
+	}
+	if diff := cmp.Diff(want, w.emu.Stats().Requests); diff != "" {
+		t.Errorf("requests to apply one record update (-want +got):\n%s", diff)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,7 +96,23 @@ func (col *Collection) decode(obj wireObject) Record {
 // page. A page that is short or empty while the reported total says more
 // records exist is an error: never a shorter answer.
 func (c *Client) Records(ctx context.Context, col *Collection) ([]Record, error) {
-	return c.search(ctx, col, "read records", nil, "")
+	return c.search(ctx, col, "read records", searchRequest{}, "")
+}
+
+// RecordsByID reads the records with the given ids (archived included), up
+// to 1000 ids per request, so that re-checking a few objects never costs a
+// read of the whole collection. Ids that no longer exist are absent from
+// the answer.
+func (c *Client) RecordsByID(ctx context.Context, col *Collection, ids []string) ([]Record, error) {
+	var out []Record
+	for batch := range slices.Chunk(ids, pageSize) {
+		recs, err := c.search(ctx, col, "read records by id", searchRequest{IDs: batch}, "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
 }
 
 // FindRecords returns the records (archived included) whose field equals
@@ -105,10 +122,13 @@ func (c *Client) FindRecords(ctx context.Context, col *Collection, field, value 
 	if err != nil {
 		return nil, err
 	}
-	return c.search(ctx, col, "find records", map[string]string{f.Key: value}, value)
+	return c.search(ctx, col, "find records", searchRequest{FieldFilters: map[string]string{f.Key: value}}, value)
 }
 
-func (c *Client) search(ctx context.Context, col *Collection, op string, filters map[string]string, key string) ([]Record, error) {
+// search reads every page of a search; body's view is set to include
+// archived records.
+func (c *Client) search(ctx context.Context, col *Collection, op string, body searchRequest, key string) ([]Record, error) {
+	body.ViewArchived = viewArchivedAll
 	var out []Record
 	offset := 0
 	id := strconv.Itoa(col.ID)
@@ -117,7 +137,7 @@ func (c *Client) search(ctx context.Context, col *Collection, op string, filters
 		q := url.Values{qOffset: {strconv.Itoa(offset)}, qLimit: {strconv.Itoa(pageSize)}}
 		err := c.do(ctx, request{
 			op: op, route: routeSearch, args: []string{id}, query: q, key: key,
-			body: searchRequest{FieldFilters: filters, ViewArchived: viewArchivedAll},
+			body: body,
 			out:  &resp, idempotent: true,
 		})
 		if err != nil {

@@ -53,6 +53,40 @@ func TestRecordsPagesThroughWholeCollection(t *testing.T) {
 	}
 }
 
+// RecordsByID reads 1,500 of 2,500 records in two requests, archived
+// included, and leaves unknown ids out.
+func TestRecordsByID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, baseSeed(2500), envOpts{})
+	col := e.people(t)
+	all := e.stateRecords(t)
+	if err := e.c.ArchiveRecords(ctx(t), col, []string{all[3].ID}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	want := map[string]string{}
+	for i := 0; i < 1500; i++ {
+		ids = append(ids, all[i].ID)
+		want[all[i].ID] = sid(i)
+	}
+	ids = append(ids, "000000000000000000000000")
+	before := e.emu.Stats().Requests[rSearch]
+	recs, err := e.c.RecordsByID(ctx(t), col, ids)
+	if err != nil {
+		t.Fatalf("RecordsByID: %v", err)
+	}
+	got := map[string]string{}
+	for _, r := range recs {
+		got[r.ID] = r.Fields["AD SID"]
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("records by id (-want +got):\n%s", diff)
+	}
+	if n := e.emu.Stats().Requests[rSearch] - before; n != 2 {
+		t.Errorf("search requests = %d, want 2 (1,000 ids per request)", n)
+	}
+}
+
 // A run with nothing changed reads 1,000 records in one request.
 func TestThousandUnchangedRecordsIsOneRequest(t *testing.T) {
 	e := newEnv(t, baseSeed(1000), envOpts{})

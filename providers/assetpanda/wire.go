@@ -140,6 +140,7 @@ type wireOption struct {
 
 type searchRequest struct {
 	FieldFilters map[string]string `json:"field_filters,omitempty"`
+	IDs          []string          `json:"ids,omitempty"`
 	ViewArchived string            `json:"view_archived,omitempty"`
 }
 
