@@ -355,7 +355,24 @@ func (d blockingDirectory) Read(ctx context.Context, q activedirectory.Query) (*
 }
 
 // noTarget is a target that must not be reached.
+// noTarget is an Asset Panda that answers no read until the pass is
+// cancelled; it accepts no write (the embedded interface is nil).
 type noTarget struct{ reconcile.TargetWriter }
+
+func (noTarget) Collection(ctx context.Context, _, _, _ string) (*assetpanda.Collection, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (noTarget) Role(ctx context.Context, _, _, _ string) (*assetpanda.Role, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (noTarget) Users(ctx context.Context) ([]assetpanda.User, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
 
 // TestLoopCancelMidPass checks that stopping the loop (what SIGTERM does)
 // during a pass cancels it and Run returns nil.

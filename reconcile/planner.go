@@ -85,28 +85,63 @@ func makePlan(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt Targe
 		p.Mappings = append(p.Mappings, m.Metadata.Name)
 	}
 
+	// Read both sides at once: the directory in the background, Asset
+	// Panda here. A failed directory read cancels the Asset Panda reads.
 	q := directoryQuery(sel)
-	res, err := dir.Read(ctx, q)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read active directory: %w", err)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type readResult struct {
+		res *activedirectory.Result
+		err error
 	}
+	read := make(chan readResult, 1)
+	go func() {
+		res, err := dir.Read(ctx, q)
+		if err != nil {
+			cancel()
+		}
+		read <- readResult{res, err}
+	}()
 
-	pl := &planner{set: set, sel: sel, res: res, plan: p, managed: map[string]int{}}
-	var fp fingerprint
+	pl := &planner{set: set, sel: sel, plan: p, managed: map[string]int{}}
+	type observed struct {
+		m   spec.CollectionMapping
+		obs *collectionState
+	}
+	var cols []observed
+	var colErrs []Problem
 	for _, m := range sel.collections {
 		obs, err := pl.observeCollection(ctx, tgt, m)
 		if err != nil {
-			p.Errors = append(p.Errors, Problem{Mapping: m.Metadata.Name, Message: err.Error()})
+			colErrs = append(colErrs, Problem{Mapping: m.Metadata.Name, Message: err.Error()})
 			continue
 		}
-		fp.records(m.Metadata.Name, obs)
-		pl.planRecords(m, obs)
+		cols = append(cols, observed{m, obs})
+	}
+	var users []assetpanda.User
+	var roles roleSet
+	var usersErr error
+	if len(sel.users) > 0 {
+		users, roles, usersErr = pl.observeUsers(ctx, tgt)
+	}
+
+	r := <-read
+	if r.err != nil {
+		return nil, nil, fmt.Errorf("read active directory: %w", r.err)
+	}
+	res := r.res
+	pl.res = res
+	p.Errors = append(p.Errors, colErrs...)
+
+	var fp fingerprint
+	for _, c := range cols {
+		fp.records(c.m.Metadata.Name, c.obs)
+		pl.planRecords(c.m, c.obs)
 	}
 	if len(sel.users) > 0 {
-		users, roles, err := pl.observeUsers(ctx, tgt)
-		if err != nil {
+		if usersErr != nil {
 			for _, m := range sel.users {
-				p.Errors = append(p.Errors, Problem{Mapping: m.Metadata.Name, Message: err.Error()})
+				p.Errors = append(p.Errors, Problem{Mapping: m.Metadata.Name, Message: usersErr.Error()})
 			}
 		} else {
 			fp.users(users)
