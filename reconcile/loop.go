@@ -71,6 +71,20 @@ type Providers struct {
 	Close func()
 }
 
+// NewProviders wraps the real providers for a pass: their request counters
+// feed the metrics, and Close closes the directory connection.
+func NewProviders(dir *activedirectory.Reader, ap *assetpanda.Client) *Providers {
+	return &Providers{
+		Directory: dir,
+		Target:    ap,
+		Stats: func() TargetStats {
+			s := ap.Stats()
+			return TargetStats{Requests: s.Total(), Throttled: s.RateLimited}
+		},
+		Close: func() { dir.Close() },
+	}
+}
+
 // TargetStats are cumulative request counters of an Asset Panda client.
 type TargetStats struct {
 	Requests  int // HTTP requests sent

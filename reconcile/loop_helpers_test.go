@@ -241,15 +241,7 @@ func (w *world) connect(ctx context.Context, set *spec.Set, log *slog.Logger) (*
 		dir.Close()
 		return nil, err
 	}
-	return &reconcile.Providers{
-		Directory: dir,
-		Target:    ap,
-		Stats: func() reconcile.TargetStats {
-			s := ap.Stats()
-			return reconcile.TargetStats{Requests: s.Total(), Throttled: s.RateLimited}
-		},
-		Close: func() { dir.Close() },
-	}, nil
+	return reconcile.NewProviders(dir, ap), nil
 }
 
 // config is a loop configuration against the world with a fake clock and

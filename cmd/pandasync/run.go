@@ -91,15 +91,7 @@ func (a *app) loopProviders(ctx context.Context, set *spec.Set, log *slog.Logger
 	if err != nil {
 		return nil, reconcile.Terminal(err)
 	}
-	return &reconcile.Providers{
-		Directory: dir,
-		Target:    ap,
-		Stats: func() reconcile.TargetStats {
-			s := ap.Stats()
-			return reconcile.TargetStats{Requests: s.Total(), Throttled: s.RateLimited}
-		},
-		Close: func() { dir.Close() },
-	}, nil
+	return reconcile.NewProviders(dir, ap), nil
 }
 
 // runOnce runs a single pass, prints its plan and outcome, and exits with
