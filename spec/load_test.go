@@ -77,7 +77,8 @@ func minimalSet() *Set {
 			Metadata: Metadata{Name: "default"},
 			Spec: SyncPolicySpec{
 				Schedule: Schedule{Every: Duration{time.Hour}},
-				Limits:   Limits{MaxDeactivations: 500, MaxDeactivationPercent: 20},
+				Limits: Limits{MaxDeactivations: 500, MaxDeactivationPercent: 20, MaxRoleChanges: 500, MaxRoleChangePercent: 20,
+					MaxFieldClears: 500, MaxFieldClearPercent: 20, MaxCreates: Disabled, MaxCreatePercent: Disabled},
 			},
 		},
 		Files: []string{file},
@@ -173,8 +174,9 @@ func fullSet() *Set {
 			Metadata: Metadata{Name: "nightly"},
 			Spec: SyncPolicySpec{
 				Schedule: Schedule{Start: "2025-01-31T02:00:00+01:00", Every: Duration{24 * time.Hour}},
-				Limits:   Limits{MaxDeactivations: Disabled, MaxDeactivationPercent: 100},
-				Suspend:  true,
+				Limits: Limits{MaxDeactivations: Disabled, MaxDeactivationPercent: 100, MaxRoleChanges: 10, MaxRoleChangePercent: 5,
+					MaxFieldClears: Disabled, MaxFieldClearPercent: 50, MaxCreates: 1000, MaxCreatePercent: Disabled},
+				Suspend: true,
 			},
 		},
 		Files: []string{conn, users, colls, policy},

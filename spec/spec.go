@@ -110,7 +110,8 @@ type UserMappingSpec struct {
 	Module  string `json:"module"`
 	Role    string `json:"role"`
 	Group   string `json:"group"`
-	// Nested includes members of nested groups; default true.
+	// Nested includes members of nested groups; default true (see
+	// IncludeNested).
 	Nested *bool      `json:"nested,omitempty"`
 	Fields UserFields `json:"fields,omitempty"`
 	// OnRemove is what happens to a managed user who leaves the group, is
@@ -141,7 +142,7 @@ type CollectionMappingSpec struct {
 	Module     string         `json:"module"`
 	Collection string         `json:"collection"`
 	Group      string         `json:"group"`
-	Nested     *bool          `json:"nested,omitempty"` // default true
+	Nested     *bool          `json:"nested,omitempty"` // default true (see IncludeNested)
 	Key        KeyField       `json:"key"`
 	Fields     []FieldMapping `json:"fields,omitempty"`
 	Status     *StatusField   `json:"status,omitempty"`
@@ -193,13 +194,31 @@ type Schedule struct {
 	Every Duration `json:"every,omitempty"` // default 1h
 }
 
-// Limits caps deactivations per mapping per run. Zero values take the
-// defaults (500 and 20 percent); a negative value disables that limit and
-// is stored as Disabled (-1) by Load, so after Load a limit is either
-// positive or Disabled. MaxDeactivationPercent is at most 100.
+// Limits caps, per mapping and run, the changes that take something away
+// from people, and the creates. Each limit is a count and a percentage of
+// the mapping's active managed objects. A zero value takes the default; a
+// negative value disables that limit and is stored as Disabled (-1) by
+// Load, so after Load a limit is either positive or Disabled. Percentages
+// are at most 100.
+//
+// Defaults: deactivations, role changes and field clears 500 and 20 %;
+// creates are not limited (a first load creates everyone).
 type Limits struct {
+	// MaxDeactivations and MaxDeactivationPercent cap users deactivated
+	// and records set Inactive.
 	MaxDeactivations       int `json:"maxDeactivations,omitempty"`
 	MaxDeactivationPercent int `json:"maxDeactivationPercent,omitempty"`
+	// MaxRoleChanges and MaxRoleChangePercent cap users whose role in a
+	// module changes from one role to another.
+	MaxRoleChanges       int `json:"maxRoleChanges,omitempty"`
+	MaxRoleChangePercent int `json:"maxRoleChangePercent,omitempty"`
+	// MaxFieldClears and MaxFieldClearPercent cap objects that would have a
+	// field with a value emptied.
+	MaxFieldClears       int `json:"maxFieldClears,omitempty"`
+	MaxFieldClearPercent int `json:"maxFieldClearPercent,omitempty"`
+	// MaxCreates and MaxCreatePercent cap users and records created.
+	MaxCreates       int `json:"maxCreates,omitempty"`
+	MaxCreatePercent int `json:"maxCreatePercent,omitempty"`
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string
@@ -220,4 +239,19 @@ type Value struct {
 	Literal string
 	Env     string
 	File    string
+}
+
+// IncludeNested reports whether members of nested groups count. Load sets
+// Nested; a nil Nested, in a set built by hand, is the default.
+func (s UserMappingSpec) IncludeNested() bool { return nestedOrDefault(s.Nested) }
+
+// IncludeNested reports whether members of nested groups count. Load sets
+// Nested; a nil Nested, in a set built by hand, is the default.
+func (s CollectionMappingSpec) IncludeNested() bool { return nestedOrDefault(s.Nested) }
+
+func nestedOrDefault(b *bool) bool {
+	if b == nil {
+		return DefaultNested
+	}
+	return *b
 }

@@ -34,9 +34,18 @@ const (
 	// MinEvery is the shortest repeat interval accepted.
 	MinEvery = time.Minute
 	// DefaultMaxDeactivations and DefaultMaxDeactivationPercent are the
-	// safety limits per mapping per run.
+	// safety limits per mapping per run; role changes and field clears
+	// default to the same figures. Creates are not limited by default.
 	DefaultMaxDeactivations       = 500
 	DefaultMaxDeactivationPercent = 20
+	DefaultMaxRoleChanges         = 500
+	DefaultMaxRoleChangePercent   = 20
+	DefaultMaxFieldClears         = 500
+	DefaultMaxFieldClearPercent   = 20
+	DefaultMaxCreates             = Disabled
+	DefaultMaxCreatePercent       = Disabled
+	// DefaultNested is whether members of nested groups count.
+	DefaultNested = true
 	// DefaultPolicyName names the SyncPolicy Load makes up when the set has
 	// none.
 	DefaultPolicyName = "default"
@@ -73,7 +82,7 @@ func defaultConnection(c *Connection) {
 func defaultUserMapping(m *UserMapping) {
 	s := &m.Spec
 	if s.Nested == nil {
-		s.Nested = ptr(true)
+		s.Nested = ptr(DefaultNested)
 	}
 	if s.Fields.Email == "" {
 		s.Fields.Email = "mail"
@@ -92,7 +101,7 @@ func defaultUserMapping(m *UserMapping) {
 func defaultCollectionMapping(m *CollectionMapping) {
 	s := &m.Spec
 	if s.Nested == nil {
-		s.Nested = ptr(true)
+		s.Nested = ptr(DefaultNested)
 	}
 	if s.Key.Attribute == "" {
 		s.Key.Attribute = DefaultKeyAttribute
@@ -118,8 +127,15 @@ func defaultSyncPolicy(p *SyncPolicy) {
 	if s.Schedule.Every.Duration == 0 {
 		s.Schedule.Every.Duration = DefaultEvery
 	}
-	s.Limits.MaxDeactivations = defaultLimit(s.Limits.MaxDeactivations, DefaultMaxDeactivations)
-	s.Limits.MaxDeactivationPercent = defaultLimit(s.Limits.MaxDeactivationPercent, DefaultMaxDeactivationPercent)
+	l := &s.Limits
+	l.MaxDeactivations = defaultLimit(l.MaxDeactivations, DefaultMaxDeactivations)
+	l.MaxDeactivationPercent = defaultLimit(l.MaxDeactivationPercent, DefaultMaxDeactivationPercent)
+	l.MaxRoleChanges = defaultLimit(l.MaxRoleChanges, DefaultMaxRoleChanges)
+	l.MaxRoleChangePercent = defaultLimit(l.MaxRoleChangePercent, DefaultMaxRoleChangePercent)
+	l.MaxFieldClears = defaultLimit(l.MaxFieldClears, DefaultMaxFieldClears)
+	l.MaxFieldClearPercent = defaultLimit(l.MaxFieldClearPercent, DefaultMaxFieldClearPercent)
+	l.MaxCreates = defaultLimit(l.MaxCreates, DefaultMaxCreates)
+	l.MaxCreatePercent = defaultLimit(l.MaxCreatePercent, DefaultMaxCreatePercent)
 }
 
 // defaultLimit maps 0 to def and any negative number to Disabled.
@@ -456,8 +472,18 @@ func validateSyncPolicy(ctx docContext, p *SyncPolicy) {
 	if s.Schedule.Every.Duration < MinEvery {
 		ctx.add("spec.schedule.every", "must be at least %s, got %s", shortDuration(MinEvery), s.Schedule.Every.Duration)
 	}
-	if s.Limits.MaxDeactivationPercent > 100 {
-		ctx.add("spec.limits.maxDeactivationPercent", "must be at most 100 (a negative value disables the limit), got %d", s.Limits.MaxDeactivationPercent)
+	for _, pct := range []struct {
+		name string
+		v    int
+	}{
+		{"maxDeactivationPercent", s.Limits.MaxDeactivationPercent},
+		{"maxRoleChangePercent", s.Limits.MaxRoleChangePercent},
+		{"maxFieldClearPercent", s.Limits.MaxFieldClearPercent},
+		{"maxCreatePercent", s.Limits.MaxCreatePercent},
+	} {
+		if pct.v > 100 {
+			ctx.add("spec.limits."+pct.name, "must be at most 100 (a negative value disables the limit), got %d", pct.v)
+		}
 	}
 }
 
