@@ -161,6 +161,8 @@ type Result struct {
 	// groups nor user accounts in BaseDN: contacts, foreign security
 	// principals, objects outside BaseDN, or nested groups outside BaseDN.
 	Unresolved []string
+	// Schema: see contract_stub.go (TEMPORARY).
+	Schema *Schema
 }
 
 // Group is the resolved membership of one mapped group.
@@ -175,6 +177,8 @@ type Group struct {
 	// chain of length 1 means a direct member. Chains are shortest paths;
 	// members of one group share its chain, so callers must not modify it.
 	Via map[string][]string
+	// Unresolved: see contract_stub.go (TEMPORARY).
+	Unresolved []Unresolved
 }
 
 // User is one user account.
@@ -318,7 +322,7 @@ type walk struct {
 }
 
 func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result, error) {
-	res := &Result{Groups: map[string]*Group{}, Users: map[string]*User{}, Server: r.url}
+	res := &Result{Groups: map[string]*Group{}, Users: map[string]*User{}, Server: r.url, Schema: &Schema{}}
 	st := &res.Stats
 	root, err := r.baseRead(ctx, conn, "", []string{attrHighestCommitted}, st)
 	if err != nil {
