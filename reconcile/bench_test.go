@@ -54,19 +54,50 @@ func (f *fakeTarget) Records(context.Context, *assetpanda.Collection) ([]assetpa
 
 func (f *fakeTarget) Users(context.Context) ([]assetpanda.User, error) { return f.users, nil }
 
+// steadySpec is the spec of the steady-state world.
+const steadySpec = `apiVersion: pandasync.dev/v1alpha1
+kind: Connection
+metadata: {name: bench}
+spec:
+  directory:
+    urls: [ldaps://dc.example.com]
+    baseDN: DC=corp,DC=example,DC=com
+    bindDN: CN=pandasync,DC=corp,DC=example,DC=com
+    password: {env: AD_PASSWORD}
+  assetPanda:
+    clientID: {env: AP_CLIENT_ID}
+    clientSecret: {env: AP_CLIENT_SECRET}
+    email: admin@example.com
+    password: {env: AP_PASSWORD}
+---
+apiVersion: pandasync.dev/v1alpha1
+kind: UserMapping
+metadata: {name: users}
+spec: {account: Acme, module: IT Assets, role: Collaborator, group: "CN=All Staff,OU=Groups,DC=corp,DC=example,DC=com"}
+---
+apiVersion: pandasync.dev/v1alpha1
+kind: CollectionMapping
+metadata: {name: people}
+spec:
+  account: Acme
+  module: IT Assets
+  collection: People
+  group: CN=All Staff,OU=Groups,DC=corp,DC=example,DC=com
+  key: {field: AD SID}
+  fields:
+    - {field: Email, attribute: mail}
+    - {field: First Name, attribute: givenName}
+    - {field: Department, attribute: department}
+  status: {}
+`
+
 // steadyState builds n people who are all in AD and all in Asset Panda
 // exactly as the spec wants them: the plan must be empty.
 func steadyState(n int) (*spec.Set, fakeDirectory, *fakeTarget) {
 	const group = "CN=All Staff,OU=Groups,DC=corp,DC=example,DC=com"
-	status := &spec.StatusField{Field: "Integration Status AD", Active: "Active", Inactive: "Inactive"}
-	set := &spec.Set{
-		UserMappings: []spec.UserMapping{{Metadata: spec.Metadata{Name: "users"},
-			Spec: spec.UserMappingSpec{Account: "Acme", Module: "IT Assets", Role: "Collaborator", Group: group}}},
-		CollectionMappings: []spec.CollectionMapping{{Metadata: spec.Metadata{Name: "people"},
-			Spec: spec.CollectionMappingSpec{Account: "Acme", Module: "IT Assets", Collection: "People", Group: group,
-				Key:    spec.KeyField{Field: "AD SID", Attribute: "objectSid"},
-				Fields: []spec.FieldMapping{{Field: "Email", Attribute: "mail"}, {Field: "First Name", Attribute: "givenName"}, {Field: "Department", Attribute: "department"}},
-				Status: status}}},
+	set, err := spec.Parse(map[string][]byte{"spec.yaml": []byte(steadySpec)})
+	if err != nil {
+		panic(err)
 	}
 	role := &assetpanda.Role{ID: 2, Account: "Acme", Module: "IT Assets", Name: "Collaborator", AccountID: 1, ModuleID: 1}
 	col := &assetpanda.Collection{ID: 1, Account: "Acme", Module: "IT Assets", Name: "People", AccountID: 1, ModuleID: 1,
@@ -74,7 +105,8 @@ func steadyState(n int) (*spec.Set, fakeDirectory, *fakeTarget) {
 			{ID: 2, Key: "field_2", Name: "Email", Type: "text"}, {ID: 3, Key: "field_3", Name: "First Name", Type: "text"},
 			{ID: 4, Key: "field_4", Name: "Department", Type: "text"},
 			{ID: 5, Key: "field_5", Name: "Integration Status AD", Type: "list", Options: []assetpanda.Option{{ID: 1, Name: "Active"}, {ID: 2, Name: "Inactive"}, {ID: 3, Name: "None"}}}}}
-	res := &activedirectory.Result{Groups: map[string]*activedirectory.Group{}, Users: make(map[string]*activedirectory.User, n)}
+	res := &activedirectory.Result{Groups: map[string]*activedirectory.Group{}, Users: make(map[string]*activedirectory.User, n),
+		Schema: activedirectory.NewSchema("objectSid", "mail", "givenName", "sn", "department")}
 	g := &activedirectory.Group{DN: group, Exists: true, Via: make(map[string][]string, n)}
 	tgt := &fakeTarget{col: col, roles: map[string]*assetpanda.Role{"Collaborator": role}}
 	for i := 0; i < n; i++ {

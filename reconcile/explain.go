@@ -80,10 +80,10 @@ func Explain(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt Target
 			ex.Memberships = append(ex.Memberships, m)
 		}
 		for _, m := range set.UserMappings {
-			add(m.Metadata.Name, KindUser, m.Spec.Group, nested(m.Spec.Nested))
+			add(m.Metadata.Name, KindUser, m.Spec.Group, m.Spec.IncludeNested())
 		}
 		for _, m := range set.CollectionMappings {
-			add(m.Metadata.Name, KindRecord, m.Spec.Group, nested(m.Spec.Nested))
+			add(m.Metadata.Name, KindRecord, m.Spec.Group, m.Spec.IncludeNested())
 		}
 	}
 	for _, c := range p.Changes {

@@ -95,6 +95,9 @@ func (f *fingerprint) records(mapping string, st *collectionState) {
 	for _, k := range sortedKeys(st.conflicts) {
 		h.str("conflict")
 		h.str(k)
+		for _, id := range st.conflicts[k] {
+			h.str(id)
+		}
 	}
 }
 

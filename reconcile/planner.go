@@ -2,9 +2,9 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -16,8 +16,9 @@ import (
 // DirectoryReader is what planning needs from Active Directory.
 // *activedirectory.Reader implements it.
 type DirectoryReader interface {
-	// Read resolves the groups' members and reads their attributes. A read
-	// that fails part-way returns an error, never a shorter result.
+	// Read resolves the groups' members and reads their attributes and the
+	// schema. A read that fails part-way returns an error, never a shorter
+	// result; members it could not read are listed per group.
 	Read(ctx context.Context, q activedirectory.Query) (*activedirectory.Result, error)
 	// Lookup finds users by SID; SIDs that no longer exist are absent
 	// from the result.
@@ -25,7 +26,9 @@ type DirectoryReader interface {
 }
 
 // TargetReader is what planning needs from Asset Panda.
-// *assetpanda.Client implements it.
+// *assetpanda.Client implements it. Lookups by name return an error that
+// matches assetpanda.ErrNotFound (an *assetpanda.NotFoundError) for a name
+// that does not exist; reads that cannot be shown complete fail.
 type TargetReader interface {
 	Collection(ctx context.Context, account, module, collection string) (*assetpanda.Collection, error)
 	Role(ctx context.Context, account, module, role string) (*assetpanda.Role, error)
@@ -35,27 +38,49 @@ type TargetReader interface {
 
 // Options tune a plan.
 type Options struct {
-	// Mappings limits the plan to the named mappings; empty means all.
+	// Mappings selects the named mappings; empty means all. A selection
+	// filters the plan of the whole spec: it never narrows what is
+	// desired, so a partial plan never takes away anything the full spec
+	// would keep.
 	Mappings []string
-	// OverrideLimits lifts the deactivation limits for this one plan, for
-	// when a mass change is real. A group that is missing from AD still
-	// blocks every deactivation of its mappings.
+	// Overrides lifts limits for this one plan, for when a mass change is
+	// real: OverrideDeactivations, OverrideRoleChanges,
+	// OverrideFieldClears, OverrideCreates. The override of a kind of
+	// change also lifts the empty-group guard for it; guards against
+	// unresolved names and incomplete reads are never lifted.
+	Overrides []string
+	// OverrideLimits is shorthand for every override.
 	OverrideLimits bool
 	// Now stamps the plan; nil means time.Now.
 	Now func() time.Time
 }
 
-// percentFloor is the number of managed objects below which the percentage
-// limit does not apply: one leaver out of four is 25 % but no accident.
+// overridden reports whether the options lift the limits of kind.
+func (o Options) overridden(kind string) bool {
+	return o.OverrideLimits || slices.Contains(o.Overrides, kind)
+}
+
+// Overrides lists the valid override names, for flags and messages.
+func Overrides() []string {
+	return []string{OverrideDeactivations, OverrideRoleChanges, OverrideFieldClears, OverrideCreates}
+}
+
+// percentFloor is the number of active managed objects below which the
+// percentage limits do not apply: one leaver out of four is 25 % but no
+// accident.
 const percentFloor = 10
 
 // MakePlan reads Active Directory and Asset Panda and computes the changes
 // that bring Asset Panda to the state the spec describes.
 //
-// A failed directory read fails the whole plan: no plan is ever made from a
-// partial read. A mapping whose Asset Panda side cannot be read (unknown
-// collection, role or field) is reported in the plan's Errors and left out;
-// the other mappings proceed.
+// It fails closed. A failed directory read, and credentials or permissions
+// that either side refuses, fail the whole plan. A mapping that does not
+// resolve (an unknown account, module, role, collection, field, option,
+// group or AD attribute) or whose Asset Panda side cannot be read plans
+// nothing and is a problem; so is a member that could not be read. Changes
+// that take something away (deactivations, role changes, field clears)
+// whose inputs are not complete are moved to Blocked with the guard that
+// stopped them, and so are changes over a limit.
 func MakePlan(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt TargetReader, opts Options) (*Plan, error) {
 	p, _, err := makePlan(ctx, set, dir, tgt, opts)
 	return p, err
@@ -67,27 +92,37 @@ func makePlan(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt Targe
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	sel, err := selectMappings(set, opts.Mappings)
+	selected, err := selectMappings(set, opts.Mappings)
 	if err != nil {
 		return nil, nil, err
 	}
+	for _, o := range opts.Overrides {
+		if !slices.Contains(Overrides(), o) {
+			return nil, nil, fmt.Errorf("unknown override %q (have: %s)", o, strings.Join(Overrides(), ", "))
+		}
+	}
 	p := &Plan{
-		FormatVersion:    FormatVersion,
-		ID:               newPlanID(),
-		CreatedAt:        now().UTC().Truncate(time.Second),
-		Suspended:        set.Policy.Spec.Suspend,
-		LimitsOverridden: opts.OverrideLimits,
+		FormatVersion: FormatVersion,
+		ID:            newPlanID(),
+		CreatedAt:     now().UTC().Truncate(time.Second),
+		Suspended:     set.Policy.Spec.Suspend,
+		Selected:      len(opts.Mappings) > 0,
 	}
-	for _, m := range sel.users {
-		p.Mappings = append(p.Mappings, m.Metadata.Name)
+	for _, n := range set.MappingNames() {
+		if selected[n] {
+			p.Mappings = append(p.Mappings, n)
+		}
 	}
-	for _, m := range sel.collections {
-		p.Mappings = append(p.Mappings, m.Metadata.Name)
+	for _, o := range Overrides() {
+		if opts.overridden(o) {
+			p.Overrides = append(p.Overrides, o)
+		}
 	}
+	p.LimitsOverridden = len(p.Overrides) > 0
 
 	// Read both sides at once: the directory in the background, Asset
 	// Panda here. A failed directory read cancels the Asset Panda reads.
-	q := directoryQuery(sel)
+	q := directoryQuery(set)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type readResult struct {
@@ -103,114 +138,142 @@ func makePlan(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt Targe
 		read <- readResult{res, err}
 	}()
 
-	pl := &planner{set: set, sel: sel, plan: p, managed: map[string]int{}}
+	pl := newPlanner(set, p, opts)
 	type observed struct {
 		m   spec.CollectionMapping
 		obs *collectionState
 	}
 	var cols []observed
-	var colErrs []Problem
-	for _, m := range sel.collections {
+	var targetErr error
+	for _, m := range set.CollectionMappings {
 		obs, err := pl.observeCollection(ctx, tgt, m)
 		if err != nil {
-			colErrs = append(colErrs, Problem{Mapping: m.Metadata.Name, Message: err.Error()})
-			continue
+			targetErr = err
+			break
 		}
-		cols = append(cols, observed{m, obs})
+		if obs != nil {
+			cols = append(cols, observed{m, obs})
+		}
 	}
 	var users []assetpanda.User
 	var roles roleSet
-	var usersErr error
-	if len(sel.users) > 0 {
-		users, roles, usersErr = pl.observeUsers(ctx, tgt)
+	usersRead := false
+	if targetErr == nil && len(set.UserMappings) > 0 {
+		users, roles, usersRead, targetErr = pl.observeUsers(ctx, tgt)
 	}
 
 	r := <-read
 	if r.err != nil {
 		return nil, nil, fmt.Errorf("read active directory: %w", r.err)
 	}
+	if targetErr != nil {
+		return nil, nil, fmt.Errorf("read asset panda: %w", targetErr)
+	}
 	res := r.res
 	pl.res = res
-	p.Errors = append(p.Errors, colErrs...)
+	pl.resolveDirectory()
 
 	var fp fingerprint
 	for _, c := range cols {
 		fp.records(c.m.Metadata.Name, c.obs)
-		pl.planRecords(c.m, c.obs)
-	}
-	if len(sel.users) > 0 {
-		if usersErr != nil {
-			for _, m := range sel.users {
-				p.Errors = append(p.Errors, Problem{Mapping: m.Metadata.Name, Message: usersErr.Error()})
-			}
-		} else {
-			fp.users(users)
-			pl.planUsers(users, roles)
+		if !pl.unresolved[c.m.Metadata.Name] {
+			pl.planRecords(c.m, c.obs)
 		}
 	}
+	if usersRead {
+		fp.users(users)
+		pl.planUsers(users, roles)
+	}
 	pl.explainDeactivations(ctx, dir)
-	pl.applyLimits(opts.OverrideLimits)
+	pl.applyGuardsAndLimits()
 
 	p.Prior = Prior{
 		Spec:      specDigest(set),
 		Directory: directoryDigest(q, res),
 		Target:    fp.sum(),
 	}
+	if p.Selected {
+		p.filter(selected)
+	}
 	p.finish()
+	p.Seal()
 	return p, res, nil
 }
 
-// selection is the part of a spec set a plan covers.
-type selection struct {
-	users       []spec.UserMapping
-	collections []spec.CollectionMapping
+// isTerminal reports whether a provider marked err as one that retrying
+// cannot fix, such as refused credentials or a missing permission.
+func isTerminal(err error) bool {
+	var t interface{ Terminal() bool }
+	return errors.As(err, &t) && t.Terminal()
 }
 
-func selectMappings(set *spec.Set, names []string) (selection, error) {
-	var s selection
-	want := map[string]bool{}
+// selectMappings checks the names and returns the selected set; no names
+// select every mapping.
+func selectMappings(set *spec.Set, names []string) (map[string]bool, error) {
+	all := set.MappingNames()
+	sel := make(map[string]bool, len(all))
+	var unknown []string
 	for _, n := range names {
-		want[n] = true
+		if !slices.Contains(all, n) {
+			if !slices.Contains(unknown, n) {
+				unknown = append(unknown, n)
+			}
+			continue
+		}
+		sel[n] = true
 	}
-	for _, m := range set.UserMappings {
-		if len(want) == 0 || want[m.Metadata.Name] {
-			s.users = append(s.users, m)
-			delete(want, m.Metadata.Name)
+	if len(unknown) > 0 {
+		var msgs []string
+		for _, n := range unknown {
+			msg := fmt.Sprintf("%q", n)
+			if c := closest(n, all); c != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", c)
+			}
+			msgs = append(msgs, msg)
+		}
+		quoted := make([]string, len(all))
+		for i, n := range all {
+			quoted[i] = fmt.Sprintf("%q", n)
+		}
+		return nil, fmt.Errorf("no mapping named %s (have: %s)", strings.Join(msgs, ", "), strings.Join(quoted, ", "))
+	}
+	if len(names) == 0 {
+		for _, n := range all {
+			sel[n] = true
 		}
 	}
-	for _, m := range set.CollectionMappings {
-		if len(want) == 0 || want[m.Metadata.Name] {
-			s.collections = append(s.collections, m)
-			delete(want, m.Metadata.Name)
-		}
-	}
-	if len(want) > 0 {
-		var missing []string
-		for n := range want {
-			missing = append(missing, fmt.Sprintf("%q", n))
-		}
-		sort.Strings(missing)
-		return s, fmt.Errorf("no mapping named %s (have: %s)", strings.Join(missing, ", "), strings.Join(mappingNames(set), ", "))
-	}
-	return s, nil
+	return sel, nil
 }
 
-func mappingNames(set *spec.Set) []string {
-	var names []string
-	for _, m := range set.UserMappings {
-		names = append(names, fmt.Sprintf("%q", m.Metadata.Name))
+// filter keeps the parts of the plan that concern the selected mappings,
+// and the problems that concern no mapping in particular.
+func (p *Plan) filter(sel map[string]bool) {
+	changes := p.Changes[:0]
+	for _, c := range p.Changes {
+		if sel[c.Mapping] {
+			changes = append(changes, c)
+		}
 	}
-	for _, m := range set.CollectionMappings {
-		names = append(names, fmt.Sprintf("%q", m.Metadata.Name))
+	p.Changes = changes
+	blocked := p.Blocked[:0]
+	for _, b := range p.Blocked {
+		if sel[b.Mapping] {
+			blocked = append(blocked, b)
+		}
 	}
-	return names
+	p.Blocked = blocked
+	errs := p.Errors[:0]
+	for _, e := range p.Errors {
+		if e.Mapping == "" || sel[e.Mapping] {
+			errs = append(errs, e)
+		}
+	}
+	p.Errors = errs
 }
 
-func nested(b *bool) bool { return b == nil || *b }
-
-// directoryQuery collects the groups and attributes every selected mapping
-// needs into one read.
-func directoryQuery(sel selection) activedirectory.Query {
+// directoryQuery collects the groups and attributes every mapping needs
+// into one read.
+func directoryQuery(set *spec.Set) activedirectory.Query {
 	var q activedirectory.Query
 	groups := map[string]int{}
 	addGroup := func(dn string, n bool) {
@@ -229,21 +292,34 @@ func directoryQuery(sel selection) activedirectory.Query {
 		attrs[strings.ToLower(a)] = true
 		q.Attributes = append(q.Attributes, a)
 	}
-	for _, m := range sel.users {
-		addGroup(m.Spec.Group, nested(m.Spec.Nested))
-		f := userFields(m.Spec.Fields)
-		addAttr(f.Email)
-		addAttr(f.FirstName)
-		addAttr(f.LastName)
+	for _, m := range set.UserMappings {
+		addGroup(m.Spec.Group, m.Spec.IncludeNested())
+		for _, a := range userAttributes(m) {
+			addAttr(a)
+		}
 	}
-	for _, m := range sel.collections {
-		addGroup(m.Spec.Group, nested(m.Spec.Nested))
-		addAttr(keyAttribute(m.Spec.Key))
-		for _, f := range m.Spec.Fields {
-			addAttr(f.Attribute)
+	for _, m := range set.CollectionMappings {
+		addGroup(m.Spec.Group, m.Spec.IncludeNested())
+		for _, a := range collectionAttributes(m) {
+			addAttr(a)
 		}
 	}
 	return q
+}
+
+// userAttributes lists the AD attributes a user mapping reads.
+func userAttributes(m spec.UserMapping) []string {
+	return []string{m.Spec.Fields.Email, m.Spec.Fields.FirstName, m.Spec.Fields.LastName}
+}
+
+// collectionAttributes lists the AD attributes a collection mapping reads:
+// the key's first.
+func collectionAttributes(m spec.CollectionMapping) []string {
+	as := []string{m.Spec.Key.Attribute}
+	for _, f := range m.Spec.Fields {
+		as = append(as, f.Attribute)
+	}
+	return as
 }
 
 // builtinAttr reports whether the reader always reads the attribute into a
@@ -254,26 +330,6 @@ func builtinAttr(a string) bool {
 		return true
 	}
 	return false
-}
-
-func userFields(f spec.UserFields) spec.UserFields {
-	if f.Email == "" {
-		f.Email = "mail"
-	}
-	if f.FirstName == "" {
-		f.FirstName = "givenName"
-	}
-	if f.LastName == "" {
-		f.LastName = "sn"
-	}
-	return f
-}
-
-func keyAttribute(k spec.KeyField) string {
-	if k.Attribute == "" {
-		return "objectSid"
-	}
-	return k.Attribute
 }
 
 // attr returns the value of an AD attribute of u as Asset Panda text:
@@ -302,27 +358,54 @@ func attr(u *activedirectory.User, name string) string {
 }
 
 // inactive reports whether AD says the account must not be active, and why.
-func inactive(u *activedirectory.User) (bool, string) {
+func inactive(u *activedirectory.User) (bool, string, ReasonCode) {
 	switch {
 	case u.Disabled:
-		return true, "disabled in AD"
+		return true, "disabled in AD", ReasonDisabled
 	case u.Expired:
-		return true, "account expired in AD"
+		return true, "account expired in AD", ReasonExpired
 	}
-	return false, ""
+	return false, "", ""
 }
 
 // planner holds the state of one MakePlan call.
 type planner struct {
 	set  *spec.Set
-	sel  selection
 	res  *activedirectory.Result
 	plan *Plan
-	// managed counts the objects each mapping manages, for the percentage
-	// limit.
-	managed map[string]int
+	opts Options
+	// unresolved marks the mappings that plan nothing this time.
+	unresolved map[string]bool
+	// active counts the active objects each mapping manages, for the
+	// percentage limits.
+	active map[string]int
+	// meta holds, per change of plan.Changes, what the guards need.
+	meta []changeMeta
+	// guards stop take-aways: per mapping, per module of the user
+	// mappings, and for every user.
+	mappingGuards map[string][]guard
+	moduleGuards  map[moduleKey][]guard
+	userGuards    []guard
 	// gone are deactivations whose reason waits for a SID lookup.
 	gone []int
+}
+
+func newPlanner(set *spec.Set, p *Plan, opts Options) *planner {
+	return &planner{set: set, plan: p, opts: opts, unresolved: map[string]bool{}, active: map[string]int{},
+		mappingGuards: map[string][]guard{}, moduleGuards: map[moduleKey][]guard{}}
+}
+
+// moduleKey names an Asset Panda module, case-folded.
+type moduleKey struct{ account, module string }
+
+func moduleOf(account, module string) moduleKey {
+	return moduleKey{strings.ToLower(account), strings.ToLower(module)}
+}
+
+// changeMeta is what the guards need to know about a change beyond the
+// change itself: for users, the modules the change concerns.
+type changeMeta struct {
+	modules []moduleKey
 }
 
 // member is one user member of a mapping's group.
@@ -333,13 +416,14 @@ type member struct {
 }
 
 // members returns the user members of a mapping's group in a stable order;
-// a non-nested mapping keeps only direct members. ok is false when the group
-// does not exist.
-func (pl *planner) members(group string, isNested bool) (ms []member, ok bool) {
+// a non-nested mapping keeps only direct members. The group must exist
+// (resolveDirectory checked it).
+func (pl *planner) members(group string, isNested bool) []member {
 	g := pl.res.Groups[group]
-	if g == nil || !g.Exists {
-		return nil, false
+	if g == nil {
+		return nil
 	}
+	ms := make([]member, 0, len(g.Members))
 	for _, dn := range g.Members {
 		via := g.Via[dn]
 		if !isNested && len(via) > 1 {
@@ -351,12 +435,12 @@ func (pl *planner) members(group string, isNested bool) (ms []member, ok bool) {
 		}
 		ms = append(ms, member{dn: dn, via: via, u: u})
 	}
-	return ms, true
+	return ms
 }
 
 func (pl *planner) groupEmpty(group string) bool {
 	g := pl.res.Groups[group]
-	return g == nil || !g.Exists || len(g.Members) == 0
+	return g == nil || !g.Exists || (len(g.Members) == 0 && len(g.Unresolved) == 0)
 }
 
 // memberReason explains why a member is in a mapping.
@@ -367,12 +451,14 @@ func memberReason(group string, via []string) string {
 	return "member of " + group + " via " + strings.Join(via[1:], " → ")
 }
 
-func (pl *planner) problem(mapping, key, object, format string, args ...any) {
-	pl.plan.Errors = append(pl.plan.Errors, Problem{Mapping: mapping, Key: key, Object: object, Message: fmt.Sprintf(format, args...)})
+func (pl *planner) problem(pr Problem) {
+	pl.plan.Errors = append(pl.plan.Errors, pr)
 }
 
-func (pl *planner) add(c Change) int {
+// add plans a change; modules are the user modules it concerns.
+func (pl *planner) add(c Change, modules ...moduleKey) int {
 	pl.plan.Changes = append(pl.plan.Changes, c)
+	pl.meta = append(pl.meta, changeMeta{modules: modules})
 	return len(pl.plan.Changes) - 1
 }
 

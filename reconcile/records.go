@@ -10,22 +10,18 @@ import (
 	"github.com/pandasync/pandasync/spec"
 )
 
-// Status option names a status field must offer.
-const (
-	statusActive   = "Active"
-	statusInactive = "Inactive"
-	// statusNone marks a record the AD sync does not manage (any more):
-	// pandasync leaves it alone.
-	statusNone = "None"
-)
+// statusNone marks a record the AD sync does not manage (any more):
+// pandasync leaves it alone.
+const statusNone = "None"
 
 // collectionState is what Asset Panda holds for one collection mapping.
 type collectionState struct {
 	col *assetpanda.Collection
-	// byKey indexes the managed records (key field holds a SID) by key.
+	// byKey indexes the managed records (key field holds a SID) by key;
+	// keys held by more than one record are in conflicts instead.
 	byKey map[string]*assetpanda.Record
-	// conflicts are keys held by more than one record.
-	conflicts map[string]int
+	// conflicts lists, per key held by more than one record, their ids.
+	conflicts map[string][]string
 	status    statusNames
 }
 
@@ -33,24 +29,6 @@ type collectionState struct {
 // field is empty when the mapping has no status field.
 type statusNames struct {
 	field, active, inactive string
-}
-
-func mappingStatus(m spec.CollectionMapping) statusNames {
-	s := m.Spec.Status
-	if s == nil {
-		return statusNames{}
-	}
-	n := statusNames{field: s.Field, active: s.Active, inactive: s.Inactive}
-	if n.field == "" {
-		n.field = "Integration Status AD"
-	}
-	if n.active == "" {
-		n.active = statusActive
-	}
-	if n.inactive == "" {
-		n.inactive = statusInactive
-	}
-	return n
 }
 
 // isSID reports whether s looks like a SID in text form, which is how
@@ -64,66 +42,114 @@ func isSID(s string) bool {
 }
 
 // observeCollection resolves a mapping's collection and fields by name and
-// reads its records.
+// reads its records. A name that does not resolve, or a read that fails,
+// is a problem of the mapping, which then plans nothing (nil state); only
+// a terminal error (credentials, permission) is returned.
 func (pl *planner) observeCollection(ctx context.Context, tgt TargetReader, m spec.CollectionMapping) (*collectionState, error) {
+	name := m.Metadata.Name
+	fail := func(err error) (*collectionState, error) {
+		pl.unresolved[name] = true
+		if isTerminal(err) {
+			return nil, err
+		}
+		if pr, ok := notFound(name, err); ok {
+			pl.problem(pr)
+		} else {
+			pl.problem(readFailed(name, err))
+		}
+		return nil, nil
+	}
 	col, err := tgt.Collection(ctx, m.Spec.Account, m.Spec.Module, m.Spec.Collection)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	if err := CheckFields(col, m); err != nil {
-		return nil, err
+	if ps := fieldProblems(col, m); len(ps) > 0 {
+		pl.unresolved[name] = true
+		for _, p := range ps {
+			pl.problem(p)
+		}
+		return nil, nil
 	}
 	recs, err := tgt.Records(ctx, col)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	st := &collectionState{col: col, byKey: make(map[string]*assetpanda.Record, len(recs)), conflicts: map[string]int{}, status: mappingStatus(m)}
+	st := &collectionState{col: col, byKey: make(map[string]*assetpanda.Record, len(recs)), conflicts: map[string][]string{}, status: statusOf(m)}
 	for i := range recs {
 		r := &recs[i]
 		k := r.Fields[m.Spec.Key.Field]
 		if !isSID(k) {
 			continue
 		}
-		if _, dup := st.byKey[k]; dup {
-			st.conflicts[k]++
+		if ids, dup := st.conflicts[k]; dup {
+			st.conflicts[k] = append(ids, r.ID)
+			continue
+		}
+		if first, dup := st.byKey[k]; dup {
+			st.conflicts[k] = []string{first.ID, r.ID}
+			delete(st.byKey, k)
 			continue
 		}
 		st.byKey[k] = r
-	}
-	for k, n := range st.conflicts {
-		st.conflicts[k] = n + 1
 	}
 	return st, nil
 }
 
 // CheckFields verifies that every field a mapping writes exists, and that
-// the status field offers the options the mapping writes.
+// the status field offers the options the mapping writes. The error lists
+// every problem.
 func CheckFields(col *assetpanda.Collection, m spec.CollectionMapping) error {
-	var errs []string
-	if _, err := col.Field(m.Spec.Key.Field); err != nil {
-		errs = append(errs, err.Error())
+	ps := fieldProblems(col, m)
+	if len(ps) == 0 {
+		return nil
 	}
-	for _, f := range m.Spec.Fields {
-		if _, err := col.Field(f.Field); err != nil {
-			errs = append(errs, err.Error())
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.Message
+		if p.Fix != "" {
+			msgs[i] += " (" + p.Fix + ")"
 		}
 	}
-	if s := mappingStatus(m); s.field != "" {
-		f, err := col.Field(s.field)
+	return fmt.Errorf("collection %q: %s", col.Name, strings.Join(msgs, "; "))
+}
+
+// fieldProblems lists the fields and options a mapping names that the
+// collection lacks.
+func fieldProblems(col *assetpanda.Collection, m spec.CollectionMapping) []Problem {
+	var ps []Problem
+	name := m.Metadata.Name
+	check := func(field string) *assetpanda.Field {
+		f, err := col.Field(field)
 		if err != nil {
-			errs = append(errs, err.Error())
-		} else if len(f.Options) > 0 {
+			pr, ok := notFound(name, err)
+			if !ok {
+				pr = Problem{Code: ProblemUnresolvedField, Mapping: name, Message: err.Error()}
+			}
+			ps = append(ps, pr)
+			return nil
+		}
+		return f
+	}
+	check(m.Spec.Key.Field)
+	for _, f := range m.Spec.Fields {
+		check(f.Field)
+	}
+	if s := statusOf(m); s.field != "" {
+		if f := check(s.field); f != nil && len(f.Options) > 0 {
 			for _, want := range []string{s.active, s.inactive} {
 				if !hasOption(f, want) {
-					errs = append(errs, fmt.Sprintf("field %q has no option %q (have: %s)", f.Name, want, optionNames(f)))
+					pr := Problem{Code: ProblemUnresolvedOption, Mapping: name,
+						Message: fmt.Sprintf("field %q has no option %q (have: %s); this mapping plans nothing", f.Name, want, optionNames(f)),
+						Fix:     "add the option in Asset Panda, or name an existing one in status.active / status.inactive"}
+					if c := closest(want, optionList(f)); c != "" {
+						pr.Fix = fmt.Sprintf("did you mean %q? ", c) + pr.Fix
+					}
+					ps = append(ps, pr)
 				}
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("collection %q: %s", col.Name, strings.Join(errs, "; "))
-	}
-	return nil
+	return ps
 }
 
 func hasOption(f *assetpanda.Field, name string) bool {
@@ -135,58 +161,69 @@ func hasOption(f *assetpanda.Field, name string) bool {
 	return false
 }
 
-func optionNames(f *assetpanda.Field) string {
-	var names []string
-	for _, o := range f.Options {
-		names = append(names, fmt.Sprintf("%q", o.Name))
+func optionList(f *assetpanda.Field) []string {
+	names := make([]string, len(f.Options))
+	for i, o := range f.Options {
+		names[i] = o.Name
 	}
-	return strings.Join(names, ", ")
+	return names
 }
 
-// planRecords computes the record changes of one collection mapping.
+func optionNames(f *assetpanda.Field) string { return quoteAll(optionList(f), ", ") }
+
+// planRecords computes the record changes of one resolved collection
+// mapping.
 func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
-	name := m.Spec.Key.Field
+	keyField := m.Spec.Key.Field
 	mapping := m.Metadata.Name
 	target := Target{Account: m.Spec.Account, Module: m.Spec.Module, Collection: m.Spec.Collection}
-	keyAttr := keyAttribute(m.Spec.Key)
+	keyAttr := m.Spec.Key.Attribute
 	status := st.status
 
-	for k, n := range st.conflicts {
-		pl.problem(mapping, k, "", "%d records in %q hold this key in field %q; resolve the duplicates by hand", n, m.Spec.Collection, name)
+	for _, k := range sortedKeys(st.conflicts) {
+		ids := st.conflicts[k]
+		pl.problem(Problem{Code: ProblemRecordConflict, Mapping: mapping, Key: k,
+			Message: fmt.Sprintf("records %s in %q all hold this key in field %q; none of them is changed", quoteAll(ids, ", "), m.Spec.Collection, keyField),
+			Fix:     "merge or delete the duplicates in Asset Panda, or clear the key of all but one"})
 	}
 	for _, r := range st.byKey {
-		if status.field == "" || !strings.EqualFold(r.Fields[status.field], statusNone) {
-			pl.managed[mapping]++
+		if status.field == "" {
+			pl.active[mapping]++
+			continue
+		}
+		if s := r.Fields[status.field]; !strings.EqualFold(s, status.inactive) && !strings.EqualFold(s, statusNone) {
+			pl.active[mapping]++
 		}
 	}
 
-	ms, ok := pl.members(m.Spec.Group, nested(m.Spec.Nested))
-	if !ok {
-		pl.problem(mapping, "", m.Spec.Group, "group not found in AD; no record of this mapping is deactivated")
-	}
+	ms := pl.members(m.Spec.Group, m.Spec.IncludeNested())
 	seen := make(map[string]bool, len(ms))
+	missingKey := 0
 	for _, mb := range ms {
 		key := attr(mb.u, keyAttr)
 		if key == "" {
-			pl.problem(mapping, "", mb.u.DN, "no %s attribute to key the record on; skipped", keyAttr)
+			missingKey++
+			pl.problem(Problem{Code: ProblemMemberNoKey, Mapping: mapping, Object: mb.u.DN,
+				Message: fmt.Sprintf("no %s (absent, or not readable by the bind account) to key the record on; skipped, and deactivations are held back", keyAttr),
+				Fix:     fmt.Sprintf("set %s on the account, or let the bind account read it", keyAttr)})
 			continue
 		}
 		if seen[key] {
 			continue
 		}
 		seen[key] = true
-		if st.conflicts[key] > 0 {
+		if _, conflict := st.conflicts[key]; conflict {
 			continue
 		}
 		want := func(f spec.FieldMapping) string { return attr(mb.u, f.Attribute) }
-		off, why := inactive(mb.u)
+		off, why, code := inactive(mb.u)
 		label := personLabel(mb.u)
 		rec := st.byKey[key]
 		if rec == nil {
 			if off {
 				continue // a disabled member is never created
 			}
-			after := map[string]string{name: key}
+			after := map[string]string{keyField: key}
 			for _, f := range m.Spec.Fields {
 				if v := want(f); v != "" {
 					after[f.Field] = v
@@ -196,7 +233,7 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 				after[status.field] = status.active
 			}
 			pl.add(Change{Mapping: mapping, Kind: KindRecord, Action: ActionCreate, Key: key, Target: target,
-				After: after, Reason: memberReason(m.Spec.Group, mb.via), Name: label})
+				After: after, Reason: memberReason(m.Spec.Group, mb.via), ReasonCode: ReasonMember, Name: label})
 			continue
 		}
 		cur := rec.Fields
@@ -217,26 +254,26 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 				changed = append(changed, f.Field)
 			}
 		}
-		action, reason := ActionUpdate, ""
+		action, reason, rc := ActionUpdate, "", ReasonCode("")
 		if len(changed) > 0 {
-			reason = "AD differs in " + strings.Join(changed, ", ")
+			reason, rc = "AD differs in "+strings.Join(changed, ", "), ReasonADChanged
 		}
 		if status.field != "" {
 			curStatus := cur[status.field]
 			switch {
 			case off && !strings.EqualFold(curStatus, status.inactive):
-				if m.Spec.OnRemove == "ignore" {
+				if m.Spec.OnRemove == spec.OnRemoveIgnore {
 					break
 				}
 				set(status.field, curStatus, status.inactive)
-				action, reason = ActionDeactivate, why
+				action, reason, rc = ActionDeactivate, why, code
 			case !off && strings.EqualFold(curStatus, status.inactive):
 				set(status.field, curStatus, status.active)
-				action, reason = ActionReactivate, "back in AD: "+memberReason(m.Spec.Group, mb.via)
+				action, reason, rc = ActionReactivate, "back in AD: "+memberReason(m.Spec.Group, mb.via), ReasonBackInAD
 			case !off && !strings.EqualFold(curStatus, status.active):
 				set(status.field, curStatus, status.active)
 				if reason == "" {
-					reason = memberReason(m.Spec.Group, mb.via)
+					reason, rc = memberReason(m.Spec.Group, mb.via), ReasonStatus
 				}
 			}
 		}
@@ -244,11 +281,16 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 			continue
 		}
 		pl.add(Change{Mapping: mapping, Kind: KindRecord, Action: action, Key: key, Target: target,
-			Before: before, After: after, Reason: reason, Name: label, ID: rec.ID})
+			Before: before, After: after, Reason: reason, ReasonCode: rc, Name: label, ID: rec.ID})
+	}
+	if missingKey > 0 {
+		pl.mappingGuards[mapping] = append(pl.mappingGuards[mapping], guard{kind: GuardIncompleteRead, takes: takeDeactivate,
+			detail: fmt.Sprintf("%d member(s) of %s have no readable %s, so their records cannot be told apart from leavers'", missingKey, m.Spec.Group, keyAttr),
+			fix:    "see the problems of this mapping"})
 	}
 
 	// Managed records whose person is no longer wanted.
-	if m.Spec.OnRemove == "ignore" {
+	if m.Spec.OnRemove == spec.OnRemoveIgnore {
 		return
 	}
 	if status.field == "" {
@@ -276,7 +318,7 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 		}
 		i := pl.add(Change{Mapping: mapping, Kind: KindRecord, Action: ActionDeactivate, Key: key, Target: target,
 			Before: map[string]string{status.field: cur}, After: map[string]string{status.field: status.inactive},
-			Reason: "no longer a member of " + m.Spec.Group, Name: recordLabel(rec, m), ID: rec.ID})
+			Reason: "no longer a member of " + m.Spec.Group, ReasonCode: ReasonLeftGroup, Name: recordLabel(rec, m), ID: rec.ID})
 		pl.gone = append(pl.gone, i)
 	}
 }

@@ -190,6 +190,24 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// globalFlags renders the -f flags the command was given, for hints that
+// print a command to run next ("-f dir " or "").
+func (a *app) globalFlags() string {
+	var b strings.Builder
+	for _, p := range a.paths {
+		b.WriteString("-f " + shellQuote(p) + " ")
+	}
+	return b.String()
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@,+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // specPaths returns the -f paths, or the default: ./pandasync.d if it
 // exists, else the current directory.
 func (a *app) specPaths() []string {

@@ -18,24 +18,25 @@ type applyArgs struct {
 	planFile    string
 	autoApprove bool
 	mappings    []string
-	override    bool
+	overrides   []string // reconcile.Override* names
 }
 
 func parseApplyArgs(a *app, args []string) (applyArgs, error) {
 	var aa applyArgs
-	fs := a.flags("apply", "[-auto-approve] [-mapping NAME]... [-allow-mass-deactivation] [PLANFILE]")
+	fs := a.flags("apply", "[-auto-approve] [-mapping NAME]... "+overrideUsage+" [PLANFILE]")
 	fs.BoolVar(&aa.autoApprove, "auto-approve", false, "apply without asking for confirmation")
-	fs.Var((*stringsFlag)(&aa.mappings), "mapping", "apply only the mapping `NAME` (repeatable; not with PLANFILE)")
-	fs.BoolVar(&aa.override, "allow-mass-deactivation", false, "lift the deactivation limits for this one run (not with PLANFILE)")
+	fs.Var((*stringsFlag)(&aa.mappings), "mapping", "apply only the changes of mapping `NAME` (repeatable; not with PLANFILE)")
+	of := addOverrideFlags(fs, "this one run (not with PLANFILE)")
 	if err := parse(fs, args); err != nil {
 		return aa, err
 	}
+	aa.overrides = of.list()
 	switch fs.NArg() {
 	case 0:
 	case 1:
 		aa.planFile = fs.Arg(0)
-		if len(aa.mappings) > 0 || aa.override {
-			fmt.Fprintln(a.stderr, "apply: -mapping and -allow-mass-deactivation belong to the plan; a saved plan is applied as it is")
+		if len(aa.mappings) > 0 || len(aa.overrides) > 0 {
+			fmt.Fprintln(a.stderr, "apply: -mapping and the -allow-mass-* overrides belong to the plan; a saved plan is applied as it was made")
 			return aa, errUsage
 		}
 	default:
@@ -50,6 +51,14 @@ func (a *app) apply(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var saved *reconcile.Plan
+	if aa.planFile != "" {
+		// Read the file before connecting to anything.
+		saved, err = readPlanFile(aa.planFile)
+		if err != nil {
+			return err
+		}
+	}
 	s, err := a.open()
 	if err != nil {
 		return err
@@ -58,26 +67,19 @@ func (a *app) apply(ctx context.Context, args []string) error {
 	set, dir, ap := s.set, s.dir, s.ap
 
 	var p *reconcile.Plan
-	if aa.planFile != "" {
-		p, err = readPlanFile(aa.planFile)
-		if err != nil {
+	if saved != nil {
+		if _, err := reconcile.Recheck(ctx, saved, set, dir, ap); err != nil {
 			return err
 		}
-		fresh, err := reconcile.MakePlan(ctx, set, dir, ap, reconcile.Options{Mappings: p.Mappings, OverrideLimits: p.LimitsOverridden})
-		if err != nil {
-			return err
-		}
-		if err := checkFresh(p, fresh); err != nil {
-			return err
-		}
+		p = saved
 	} else {
-		p, err = reconcile.MakePlan(ctx, set, dir, ap, reconcile.Options{Mappings: aa.mappings, OverrideLimits: aa.override})
+		p, err = reconcile.MakePlan(ctx, set, dir, ap, reconcile.Options{Mappings: aa.mappings, Overrides: aa.overrides})
 		if err != nil {
 			return err
 		}
 		renderPlan(a.stdout, p, a.paint)
 		if !p.HasChanges() {
-			return nil
+			return planOutcome(p, nil)
 		}
 		if aa.autoApprove {
 			fmt.Fprintln(a.stdout)
@@ -88,33 +90,54 @@ func (a *app) apply(ctx context.Context, args []string) error {
 			}
 			if !ok {
 				fmt.Fprintln(a.stdout, "Apply cancelled.")
-				return nil
+				return errExit(exitError)
 			}
 		}
 	}
-	return a.applyPlan(ctx, p, set, ap)
+	res, err := a.applyPlan(ctx, p, set, ap)
+	if err != nil {
+		return err
+	}
+	return planOutcome(p, res)
 }
 
-// applyPlan applies a plan, showing progress, and reports the outcome.
-func (a *app) applyPlan(ctx context.Context, p *reconcile.Plan, set *spec.Set, tgt reconcile.TargetWriter) error {
+// planOutcome is the error an apply ends with: nil only when everything
+// planned was applied and nothing was blocked or failed.
+func planOutcome(p *reconcile.Plan, res *reconcile.ApplyResult) error {
+	var parts []string
+	if res != nil && res.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d changes failed", res.Failed, res.Applied+res.Failed))
+	}
+	if n := len(p.Blocked); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d change(s) are blocked", n))
+	}
+	if n := len(p.Errors); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d problem(s) need fixing", n))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s; the next plan shows what is left", strings.Join(parts, ", "))
+}
+
+// applyPlan applies a plan, showing progress. The error is non-nil only
+// when the apply as a whole could not run.
+func (a *app) applyPlan(ctx context.Context, p *reconcile.Plan, set *spec.Set, tgt reconcile.TargetWriter) (*reconcile.ApplyResult, error) {
 	if !p.HasChanges() {
 		fmt.Fprintln(a.stdout, "No changes to apply.")
-		return nil
+		return &reconcile.ApplyResult{}, nil
 	}
 	obs := newProgress(a.stdout, a.terminal, a.paint)
 	res, err := reconcile.Apply(ctx, p, set, tgt, obs)
 	obs.finish()
 	if err != nil && res == nil {
-		return err
+		return nil, err
 	}
 	fmt.Fprintf(a.stdout, "\n%s %d applied, %d failed.\n", a.paint(colorBold, "Apply complete:"), res.Applied, res.Failed)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if res.Failed > 0 {
-		return fmt.Errorf("%d of %d changes failed; the next plan shows what is left", res.Failed, res.Applied+res.Failed)
-	}
-	return nil
+	return res, nil
 }
 
 func readPlanFile(path string) (*reconcile.Plan, error) {
@@ -128,30 +151,6 @@ func readPlanFile(path string) (*reconcile.Plan, error) {
 		return nil, fmt.Errorf("read plan %s: %w", path, err)
 	}
 	return p, nil
-}
-
-// errStalePlan is returned when a saved plan no longer matches AD, Asset
-// Panda or the spec.
-var errStalePlan = errors.New("the saved plan is stale")
-
-// checkFresh refuses a saved plan when what it was computed from changed:
-// the spec, the directory or Asset Panda (which also refuses a plan that was
-// applied already, since applying it changed Asset Panda).
-func checkFresh(saved, fresh *reconcile.Plan) error {
-	var changed []string
-	if saved.Prior.Spec != fresh.Prior.Spec {
-		changed = append(changed, "the spec")
-	}
-	if saved.Prior.Directory != fresh.Prior.Directory {
-		changed = append(changed, "Active Directory")
-	}
-	if saved.Prior.Target != fresh.Prior.Target {
-		changed = append(changed, "Asset Panda")
-	}
-	if len(changed) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w: %s changed since it was made (or it was applied already); run pandasync plan again", errStalePlan, strings.Join(changed, " and "))
 }
 
 // confirm asks for approval on the terminal.

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/pandasync/pandasync/providers/activedirectory"
 	"github.com/pandasync/pandasync/reconcile"
+	"github.com/pandasync/pandasync/spec"
 )
 
 // errCheckFailed is returned when any check failed; each failure has been
@@ -44,44 +44,19 @@ func (a *app) check(ctx context.Context, args []string) error {
 	for _, u := range d.URLs {
 		urls = append(urls, u.String())
 	}
+	adOK := true
 	if err := dir.Ping(ctx); err != nil {
+		adOK = false
 		bad("connect and bind (%s): %v", strings.Join(urls, ", "), err)
 	} else {
 		ok("connected and bound to %s as %s", strings.Join(urls, ", "), d.BindDN)
-		var q activedirectory.Query
-		seen := map[string]bool{}
-		for _, m := range set.UserMappings {
-			if !seen[m.Spec.Group] {
-				seen[m.Spec.Group] = true
-				q.Groups = append(q.Groups, activedirectory.GroupQuery{DN: m.Spec.Group, Nested: nested(m.Spec.Nested)})
-			}
-		}
-		for _, m := range set.CollectionMappings {
-			if !seen[m.Spec.Group] {
-				seen[m.Spec.Group] = true
-				q.Groups = append(q.Groups, activedirectory.GroupQuery{DN: m.Spec.Group, Nested: nested(m.Spec.Nested)})
-			}
-		}
-		res, err := dir.Read(ctx, q)
-		if err != nil {
-			bad("read the mapped groups: %v", err)
-		} else {
-			for _, g := range q.Groups {
-				switch r := res.Groups[g.DN]; {
-				case r == nil || !r.Exists:
-					bad("group %s not found under %s", g.DN, d.BaseDN)
-				case len(r.Members) == 0:
-					bad("group %s has no user members (pandasync will not deprovision from an empty group)", g.DN)
-				default:
-					ok("group %s: %d user member(s)", g.DN, len(r.Members))
-				}
-			}
-		}
 	}
 
 	fmt.Fprintln(a.stdout, a.paint(colorBold, "Asset Panda"))
+	apOK := true
 	perms, err := ap.Permissions(ctx)
 	if err != nil {
+		apOK = false
 		bad("authenticate to %s: %v", set.Connection.Spec.AssetPanda.URL, err)
 	} else {
 		ok("authenticated to %s", set.Connection.Spec.AssetPanda.URL)
@@ -95,25 +70,33 @@ func (a *app) check(ctx context.Context, args []string) error {
 		if !perms.Write && (len(set.CollectionMappings) > 0 || len(set.UserMappings) > 0) {
 			bad("this API client cannot write (read-only key)")
 		}
-		for _, m := range set.UserMappings {
-			r, err := ap.Role(ctx, m.Spec.Account, m.Spec.Module, m.Spec.Role)
-			if err != nil {
-				bad("user mapping %s: %v", m.Metadata.Name, err)
-				continue
-			}
-			ok("user mapping %s: role %q in %s / %s", m.Metadata.Name, r.Name, m.Spec.Account, m.Spec.Module)
+	}
+	if !adOK || !apOK {
+		return errCheckFailed
+	}
+
+	// The mappings resolve exactly as a plan resolves them.
+	fmt.Fprintln(a.stdout, a.paint(colorBold, "Mappings"))
+	p, err := reconcile.MakePlan(ctx, set, dir, ap, reconcile.Options{})
+	if err != nil {
+		bad("read both sides: %v", err)
+		return errCheckFailed
+	}
+	byMapping := map[string][]reconcile.Problem{}
+	for _, e := range p.Errors {
+		byMapping[e.Mapping] = append(byMapping[e.Mapping], e)
+	}
+	for _, e := range byMapping[""] {
+		bad("%s", problemLine(e))
+	}
+	for _, name := range set.MappingNames() {
+		ps := byMapping[name]
+		if len(ps) == 0 {
+			ok("mapping %s resolves: %s", name, mappingSummary(set, name))
+			continue
 		}
-		for _, m := range set.CollectionMappings {
-			col, err := ap.Collection(ctx, m.Spec.Account, m.Spec.Module, m.Spec.Collection)
-			if err != nil {
-				bad("collection mapping %s: %v", m.Metadata.Name, err)
-				continue
-			}
-			if err := reconcile.CheckFields(col, m); err != nil {
-				bad("collection mapping %s: %v", m.Metadata.Name, err)
-				continue
-			}
-			ok("collection mapping %s: collection %q with key field %q and %d mapped field(s)", m.Metadata.Name, col.Name, m.Spec.Key.Field, len(m.Spec.Fields))
+		for _, e := range ps {
+			bad("mapping %s: %s", name, problemLine(reconcile.Problem{Object: e.Object, Key: e.Key, Message: e.Message, Fix: e.Fix}))
 		}
 	}
 	if failed {
@@ -123,4 +106,23 @@ func (a *app) check(ctx context.Context, args []string) error {
 	return nil
 }
 
-func nested(b *bool) bool { return b == nil || *b }
+// problemLine renders a problem with its fix on one line.
+func problemLine(e reconcile.Problem) string {
+	s := e.String()
+	if e.Fix != "" {
+		s += " — " + e.Fix
+	}
+	return s
+}
+
+// mappingSummary describes what a mapping connects, for check.
+func mappingSummary(set *spec.Set, name string) string {
+	if m, ok := set.UserMapping(name); ok {
+		return fmt.Sprintf("members of %s → role %q in %s / %s", m.Spec.Group, m.Spec.Role, m.Spec.Account, m.Spec.Module)
+	}
+	if m, ok := set.CollectionMapping(name); ok {
+		return fmt.Sprintf("members of %s → collection %q in %s / %s, key field %q, %d mapped field(s)",
+			m.Spec.Group, m.Spec.Collection, m.Spec.Account, m.Spec.Module, m.Spec.Key.Field, len(m.Spec.Fields))
+	}
+	return ""
+}

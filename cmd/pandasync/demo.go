@@ -143,7 +143,11 @@ func (a *app) demo(ctx context.Context, args []string) error {
 	renderPlan(a.stdout, p, a.paint)
 
 	step("pandasync apply -auto-approve")
-	if err := a.applyPlan(ctx, p, set, ap); err != nil {
+	res, err := a.applyPlan(ctx, p, set, ap)
+	if err != nil {
+		return err
+	}
+	if err := planOutcome(p, res); err != nil {
 		return err
 	}
 
@@ -155,8 +159,8 @@ func (a *app) demo(ctx context.Context, args []string) error {
 	renderPlan(a.stdout, p2, a.paint)
 	stats := w.emu.Stats()
 	fmt.Fprintf(a.stdout, "\nThe emulator served %d API requests in all.\n", stats.Total())
-	if p2.HasChanges() {
-		return errors.New("the second plan should have no changes")
+	if !p2.InSync() {
+		return errors.New("the second plan should be in sync")
 	}
 	if *serve {
 		fmt.Fprintf(a.stdout, "\nServing until interrupted: LDAP %s (bind %s / %s), Asset Panda %s (state: %s/_emulator/state)\n",

@@ -230,7 +230,7 @@ func TestParsePlanArgs(t *testing.T) {
 		wantErr bool
 	}{
 		"none":     {args: nil, want: planArgs{}},
-		"all":      {args: []string{"-out", "p.json", "-json", "-detailed-exitcode", "-mapping", "a", "-mapping", "b", "-allow-mass-deactivation"}, want: planArgs{out: "p.json", json: true, detailedExitCode: true, mappings: []string{"a", "b"}, override: true}},
+		"all":      {args: []string{"-out", "p.json", "-json", "-detailed-exitcode", "-mapping", "a", "-mapping", "b", "-allow-mass-deactivation"}, want: planArgs{out: "p.json", json: true, detailedExitCode: true, mappings: []string{"a", "b"}, overrides: []string{reconcile.OverrideDeactivations}}},
 		"unknown":  {args: []string{"-nope"}, wantErr: true},
 		"stray":    {args: []string{"extra"}, wantErr: true},
 		"badvalue": {args: []string{"-json=maybe"}, wantErr: true},

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pandasync/pandasync/reconcile"
 )
@@ -15,20 +17,53 @@ type planArgs struct {
 	json             bool
 	detailedExitCode bool
 	mappings         []string
-	override         bool
+	overrides        []string // reconcile.Override* names
+}
+
+// overrideFlags are the one-time overrides of the limits, shared by plan
+// and apply.
+type overrideFlags map[string]*bool
+
+// overrideUsage is the flags' part of a usage line.
+const overrideUsage = "[-allow-mass-deactivation] [-allow-mass-role-change] [-allow-mass-field-clear] [-allow-mass-create]"
+
+func addOverrideFlags(fs *flag.FlagSet, what string) overrideFlags {
+	o := overrideFlags{}
+	help := map[string]string{
+		reconcile.OverrideDeactivations: "lift the deactivation limits (and the empty-group guard on deactivations) for " + what + ", when a mass change is real",
+		reconcile.OverrideRoleChanges:   "lift the role-change limits (and the empty-group guard on role changes) for " + what,
+		reconcile.OverrideFieldClears:   "lift the limits on clearing fields that have a value for " + what,
+		reconcile.OverrideCreates:       "lift the limits on creates for " + what,
+	}
+	for _, name := range reconcile.Overrides() {
+		o[name] = fs.Bool(strings.TrimPrefix(reconcile.OverrideFlag(name), "-"), false, help[name])
+	}
+	return o
+}
+
+// list returns the overrides that are set.
+func (o overrideFlags) list() []string {
+	var out []string
+	for _, name := range reconcile.Overrides() {
+		if b := o[name]; b != nil && *b {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func parsePlanArgs(a *app, args []string) (planArgs, error) {
 	var pa planArgs
-	fs := a.flags("plan", "[-out FILE] [-json] [-detailed-exitcode] [-mapping NAME]... [-allow-mass-deactivation]")
+	fs := a.flags("plan", "[-out FILE] [-json] [-detailed-exitcode] [-mapping NAME]... "+overrideUsage)
 	fs.StringVar(&pa.out, "out", "", "save the plan to `FILE` for `pandasync apply FILE`")
 	fs.BoolVar(&pa.json, "json", false, "print the plan as JSON (format_version 1)")
-	fs.BoolVar(&pa.detailedExitCode, "detailed-exitcode", false, "exit 0 when there are no changes, 1 on error, 2 when there are changes")
-	fs.Var((*stringsFlag)(&pa.mappings), "mapping", "plan only the mapping `NAME` (repeatable)")
-	fs.BoolVar(&pa.override, "allow-mass-deactivation", false, "lift the deactivation limits for this one plan, when a mass change is real")
+	fs.BoolVar(&pa.detailedExitCode, "detailed-exitcode", false, "exit 0 when in sync (no changes, nothing blocked, no problems), 1 on any error or problem, 2 when there are changes or blocked changes")
+	fs.Var((*stringsFlag)(&pa.mappings), "mapping", "show only the changes of mapping `NAME` (repeatable); the plan is still made from the whole spec")
+	of := addOverrideFlags(fs, "this one plan")
 	if err := parse(fs, args); err != nil {
 		return pa, err
 	}
+	pa.overrides = of.list()
 	if fs.NArg() > 0 {
 		fmt.Fprintf(a.stderr, "plan: unexpected argument %q\n", fs.Arg(0))
 		return pa, errUsage
@@ -46,14 +81,16 @@ func (a *app) plan(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	p, err := reconcile.MakePlan(ctx, s.set, s.dir, s.ap, reconcile.Options{Mappings: pa.mappings, OverrideLimits: pa.override})
+	p, err := reconcile.MakePlan(ctx, s.set, s.dir, s.ap, reconcile.Options{Mappings: pa.mappings, Overrides: pa.overrides})
 	if err != nil {
 		return err
 	}
 	return a.showPlan(p, pa)
 }
 
-// showPlan prints and saves a plan and picks the exit code.
+// showPlan prints and saves a plan and picks the exit code: 1 when the
+// plan has problems; with -detailed-exitcode, 2 when it has changes or
+// blocked changes, 0 only when in sync.
 func (a *app) showPlan(p *reconcile.Plan, pa planArgs) error {
 	if pa.json {
 		if err := p.WriteJSON(a.stdout); err != nil {
@@ -67,10 +104,14 @@ func (a *app) showPlan(p *reconcile.Plan, pa planArgs) error {
 			return err
 		}
 		if !pa.json {
-			fmt.Fprintf(a.stdout, "\nSaved the plan to %s. To apply exactly this plan, run:\n    pandasync apply %s\n", pa.out, pa.out)
+			fmt.Fprintf(a.stdout, "\nSaved the plan to %s (digest %s). To apply exactly this plan, run:\n    pandasync %sapply %s\n",
+				pa.out, p.Digest, a.globalFlags(), pa.out)
 		}
 	}
-	if pa.detailedExitCode && p.HasChanges() {
+	switch {
+	case len(p.Errors) > 0:
+		return errExit(exitError)
+	case pa.detailedExitCode && (p.HasChanges() || len(p.Blocked) > 0):
 		return errExit(exitChanges)
 	}
 	return nil

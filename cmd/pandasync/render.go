@@ -62,7 +62,7 @@ func renderPlan(w io.Writer, p *reconcile.Plan, paint painter) {
 		renderChange(w, c, paint, "")
 	}
 	if len(p.Blocked) > 0 {
-		fmt.Fprintf(w, "%s\n\n", paint(colorRed+";"+colorBold, fmt.Sprintf("%d change(s) blocked by safety limits (never applied):", len(p.Blocked))))
+		fmt.Fprintf(w, "%s\n\n", paint(colorRed+";"+colorBold, fmt.Sprintf("Warning: %s blocked by a safety limit or guard (never applied):", count(len(p.Blocked), "change"))))
 		byReason := map[string][]reconcile.Blocked{}
 		var order []string
 		for _, b := range p.Blocked {
@@ -75,16 +75,22 @@ func renderPlan(w io.Writer, p *reconcile.Plan, paint painter) {
 		for _, k := range order {
 			bs := byReason[k]
 			fmt.Fprintf(w, "  mapping %s: %s: %s\n", bs[0].Mapping, bs[0].Limit, bs[0].Detail)
+			if bs[0].Fix != "" {
+				fmt.Fprintf(w, "    %s\n", paint(colorDim, "to proceed: "+bs[0].Fix))
+			}
 			for _, b := range bs {
-				fmt.Fprintf(w, "    %s %s %s %s\n", paint(colorDim, b.Action.Symbol()), b.Kind, label(b.Change), paint(colorDim, "("+b.Reason+")"))
+				fmt.Fprintf(w, "    %s %s %s%s %s\n", paint(colorDim, b.Action.Symbol()), b.Kind, label(b.Change), blockedFields(b), paint(colorDim, "("+b.Reason+")"))
 			}
 		}
-		fmt.Fprintf(w, "\n  Review the change; if it is real, plan again with -allow-mass-deactivation.\n\n")
+		fmt.Fprintln(w)
 	}
 	if len(p.Errors) > 0 {
-		fmt.Fprintf(w, "%s\n", paint(colorRed+";"+colorBold, fmt.Sprintf("%d problem(s) (those objects are left out; the rest proceeds):", len(p.Errors))))
+		fmt.Fprintf(w, "%s\n", paint(colorRed+";"+colorBold, fmt.Sprintf("%s (what they concern is left as it is until fixed):", capitalize(count(len(p.Errors), "problem")))))
 		for _, e := range p.Errors {
 			fmt.Fprintf(w, "  ! %s\n", e)
+			if e.Fix != "" {
+				fmt.Fprintf(w, "      %s\n", paint(colorDim, "fix: "+e.Fix))
+			}
 		}
 		fmt.Fprintln(w)
 	}
@@ -97,13 +103,65 @@ func renderPlan(w io.Writer, p *reconcile.Plan, paint painter) {
 	if p.Suspended {
 		fmt.Fprintf(w, "%s\n", paint(colorYellow, "The SyncPolicy suspends writes: this plan cannot be applied."))
 	}
-	if !p.HasChanges() {
+	if len(p.Overrides) > 0 {
+		var flags []string
+		for _, o := range p.Overrides {
+			flags = append(flags, reconcile.OverrideFlag(o))
+		}
+		fmt.Fprintf(w, "%s\n", paint(colorYellow, "Limits lifted for this plan only: "+strings.Join(flags, ", ")))
+	}
+	if p.InSync() {
 		fmt.Fprintf(w, "%s Asset Panda matches Active Directory.\n", paint(colorGreen+";"+colorBold, "No changes."))
 		return
 	}
-	s := p.Summary
-	fmt.Fprintf(w, "%s %d to create, %d to update, %d to deactivate, %d to reactivate.\n",
-		paint(colorBold, "Plan:"), s.Create, s.Update, s.Deactivate, s.Reactivate)
+	fmt.Fprintf(w, "%s %s.\n", paint(colorBold, "Plan:"), summaryLine(p.Summary))
+}
+
+// summaryLine is the plan's count line without its "Plan:" label:
+// "2 to create, 1 to update, 0 to deactivate, 0 to reactivate; 4 blocked,
+// 1 problem".
+func summaryLine(s reconcile.Summary) string {
+	line := fmt.Sprintf("%d to create, %d to update, %d to deactivate, %d to reactivate", s.Create, s.Update, s.Deactivate, s.Reactivate)
+	if s.Blocked > 0 || s.Problems > 0 {
+		line += fmt.Sprintf("; %d blocked, %s", s.Blocked, count(s.Problems, "problem"))
+	}
+	return line
+}
+
+// count renders "1 problem" or "3 problems".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// blockedFields names the fields of a partly blocked update: " [role]".
+func blockedFields(b reconcile.Blocked) string {
+	if b.Action != reconcile.ActionUpdate || len(b.After) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range sortedKeys(b.After) {
+		parts = append(parts, fmt.Sprintf("%s %q → %q", k, b.Before[k], b.After[k]))
+	}
+	return " [" + strings.Join(parts, ", ") + "]"
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func label(c reconcile.Change) string {

@@ -34,12 +34,31 @@ func (a *app) validate(ctx context.Context, args []string) error {
 	if p.Schedule.Start != "" {
 		fmt.Fprintf(a.stdout, " from %s", p.Schedule.Start)
 	}
-	fmt.Fprintf(a.stdout, "; at most %d deactivations and %d%% per mapping per run", p.Limits.MaxDeactivations, p.Limits.MaxDeactivationPercent)
+	l := p.Limits
+	fmt.Fprintf(a.stdout, "; per mapping per run at most %s deactivations, %s role changes, %s field clears, %s creates",
+		limitText(l.MaxDeactivations, l.MaxDeactivationPercent), limitText(l.MaxRoleChanges, l.MaxRoleChangePercent),
+		limitText(l.MaxFieldClears, l.MaxFieldClearPercent), limitText(l.MaxCreates, l.MaxCreatePercent))
 	if p.Suspend {
 		fmt.Fprint(a.stdout, "; SUSPENDED (plans only, never writes)")
 	}
 	fmt.Fprintln(a.stdout)
 	return nil
+}
+
+// limitText renders a count and percentage limit: "500 / 20%", "any".
+func limitText(count, percent int) string {
+	c, p := "any number", ""
+	if count > 0 {
+		c = fmt.Sprint(count)
+	}
+	if percent > 0 {
+		p = fmt.Sprintf(" (%d%%)", percent)
+	}
+	if count <= 0 && percent > 0 {
+		c = ""
+		p = fmt.Sprintf("%d%%", percent)
+	}
+	return c + p
 }
 
 func nestedNote(n *bool) string {
