@@ -4,41 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 
 	"github.com/pandasync/pandasync/examples"
 	"github.com/pandasync/pandasync/providers/activedirectory/embedded"
 	"github.com/pandasync/pandasync/providers/assetpanda/emulator"
+	"github.com/pandasync/pandasync/providers/sandbox"
 	"github.com/pandasync/pandasync/reconcile"
 	"github.com/pandasync/pandasync/spec"
 )
 
-// The demo's service account in the embedded directory.
-const (
-	demoBindDN     = "CN=pandasync,OU=Service,DC=corp,DC=example,DC=com"
-	demoADPassword = "demo-ad-password"
-)
-
-// demoEnv holds the environment variables the demo spec reads its secrets
-// from. The Asset Panda values are the demo seed's credentials.
-func demoEnv(seed *emulator.Seed) map[string]string {
-	c := seed.Credentials
-	return map[string]string{
-		"PANDASYNC_AD_PASSWORD":      demoADPassword,
-		"PANDASYNC_AP_CLIENT_ID":     c.ClientID,
-		"PANDASYNC_AP_CLIENT_SECRET": c.ClientSecret,
-		"PANDASYNC_AP_EMAIL":         c.Email,
-		"PANDASYNC_AP_PASSWORD":      c.Password,
-	}
-}
-
 // demoWorld is the embedded directory and Asset Panda emulator the demo
 // (and the end-to-end tests) run against.
 type demoWorld struct {
+	box     *sandbox.Sandbox
 	dir     *embedded.Server
 	emu     *emulator.Emulator
-	api     *httptest.Server
 	ldapURL string
+	apiURL  string
 	set     *spec.Set
 	env     map[string]string
 }
@@ -50,50 +32,27 @@ func startDemoWorld(a *app) (*demoWorld, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load the demo spec: %w", err)
 	}
-	f, err := examples.FS.Open(examples.DemoDirectory)
+	ldif, err := examples.FS.Open(examples.DemoDirectory)
 	if err != nil {
 		return nil, err
 	}
-	entries, err := embedded.ParseLDIF(f)
-	f.Close()
+	defer ldif.Close()
+	seed, err := examples.FS.Open(examples.DemoSeed)
 	if err != nil {
-		return nil, fmt.Errorf("demo directory: %w", err)
-	}
-	dir, err := embedded.New(entries, embedded.Options{BindDN: demoBindDN, Password: demoADPassword, MaxPageSize: 1000, MaxValRange: 1500})
-	if err != nil {
-		return nil, fmt.Errorf("demo directory: %w", err)
-	}
-	ldapURL, err := dir.Listen("127.0.0.1:0")
-	if err != nil {
-		dir.Close()
-		return nil, fmt.Errorf("demo directory: %w", err)
-	}
-	sf, err := examples.FS.Open(examples.DemoSeed)
-	if err != nil {
-		dir.Close()
 		return nil, err
 	}
-	seed, err := emulator.LoadSeed(sf)
-	sf.Close()
+	defer seed.Close()
+	box, err := sandbox.Load(ldif, seed, sandbox.Options{})
 	if err != nil {
-		dir.Close()
-		return nil, fmt.Errorf("demo seed: %w", err)
+		return nil, fmt.Errorf("demo: %w", err)
 	}
-	emu, err := emulator.New(seed, emulator.Options{})
-	if err != nil {
-		dir.Close()
-		return nil, fmt.Errorf("demo emulator: %w", err)
-	}
-	api := httptest.NewServer(emu)
-	set.Connection.Spec.Directory.URLs = []spec.Value{{Literal: ldapURL}}
-	set.Connection.Spec.AssetPanda.URL = spec.Value{Literal: api.URL}
-	return &demoWorld{dir: dir, emu: emu, api: api, ldapURL: ldapURL, set: set, env: demoEnv(seed)}, nil
+	set.Connection.Spec.Directory.URLs = []spec.Value{{Literal: box.LDAPURL}}
+	set.Connection.Spec.AssetPanda.URL = spec.Value{Literal: box.APIURL}
+	return &demoWorld{box: box, dir: box.Directory, emu: box.Emulator, ldapURL: box.LDAPURL, apiURL: box.APIURL,
+		set: set, env: box.Env()}, nil
 }
 
-func (w *demoWorld) Close() {
-	w.api.Close()
-	w.dir.Close()
-}
+func (w *demoWorld) Close() { w.box.Close() }
 
 // lookupEnv answers the demo's variables, then the real environment.
 func (w *demoWorld) lookupEnv(next func(string) (string, bool)) func(string) (string, bool) {
@@ -122,7 +81,7 @@ func (a *app) demo(ctx context.Context, args []string) error {
 	set := w.set
 
 	step := func(s string) { fmt.Fprintf(a.stdout, "\n%s\n\n", a.paint(colorBold+";"+colorCyan, "==> "+s)) }
-	fmt.Fprintf(a.stdout, "pandasync demo: an embedded Active Directory at %s and an Asset Panda emulator at %s,\n", w.ldapURL, w.api.URL)
+	fmt.Fprintf(a.stdout, "pandasync demo: an embedded Active Directory at %s and an Asset Panda emulator at %s,\n", w.ldapURL, w.apiURL)
 	fmt.Fprintf(a.stdout, "seeded from the examples/demo directory built into this binary.\n")
 
 	step("pandasync validate")
@@ -164,7 +123,7 @@ func (a *app) demo(ctx context.Context, args []string) error {
 	}
 	if *serve {
 		fmt.Fprintf(a.stdout, "\nServing until interrupted: LDAP %s (bind %s / %s), Asset Panda %s (state: %s/_emulator/state)\n",
-			w.ldapURL, demoBindDN, demoADPassword, w.api.URL, w.api.URL)
+			w.ldapURL, sandbox.BindDN, sandbox.BindSecret, w.apiURL, w.apiURL)
 		<-ctx.Done()
 	}
 	return nil

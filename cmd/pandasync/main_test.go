@@ -50,7 +50,7 @@ func demoSpecDir(t *testing.T, w *demoWorld) string {
 		t.Fatal(err)
 	}
 	s := strings.Replace(string(b), "ldap://127.0.0.1:3389", w.ldapURL, 1)
-	s = strings.Replace(s, "http://127.0.0.1:8080", w.api.URL, 1)
+	s = strings.Replace(s, "http://127.0.0.1:8080", w.apiURL, 1)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "pandasync.yaml"), []byte(s), 0o600); err != nil {
 		t.Fatal(err)
