@@ -308,13 +308,35 @@ func overrideOf(t take) string {
 // withFields returns c restricted to the given fields.
 func withFields(c Change, fields []string) Change {
 	c.Before, c.After = pick(c.Before, fields, true), pick(c.After, fields, true)
+	c.Reason = narrowReason(c.Reason, c.After)
 	return c
 }
 
 // withoutFields returns c without the given fields.
 func withoutFields(c Change, fields []string) Change {
 	c.Before, c.After = pick(c.Before, fields, false), pick(c.After, fields, false)
+	c.Reason = narrowReason(c.Reason, c.After)
 	return c
+}
+
+// narrowReason keeps, in an "AD differs in A, B" reason, the fields that
+// are left in after.
+func narrowReason(reason string, after map[string]string) string {
+	const prefix = "AD differs in "
+	list, ok := strings.CutPrefix(reason, prefix)
+	if !ok {
+		return reason
+	}
+	var kept []string
+	for _, f := range strings.Split(list, ", ") {
+		if _, ok := after[f]; ok {
+			kept = append(kept, f)
+		}
+	}
+	if len(kept) == 0 {
+		return reason
+	}
+	return prefix + strings.Join(kept, ", ")
 }
 
 func pick(m map[string]string, fields []string, keep bool) map[string]string {

@@ -111,6 +111,10 @@ func renderPlan(w io.Writer, p *reconcile.Plan, paint painter) {
 		fmt.Fprintf(w, "%s\n", paint(colorYellow, "Limits lifted for this plan only: "+strings.Join(flags, ", ")))
 	}
 	if p.InSync() {
+		if p.Selected {
+			fmt.Fprintf(w, "%s Asset Panda matches Active Directory for mapping(s) %s.\n", paint(colorGreen+";"+colorBold, "No changes."), strings.Join(p.Mappings, ", "))
+			return
+		}
 		fmt.Fprintf(w, "%s Asset Panda matches Active Directory.\n", paint(colorGreen+";"+colorBold, "No changes."))
 		return
 	}

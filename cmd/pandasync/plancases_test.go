@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pandasync/pandasync/providers/assetpanda/emulator"
+	"github.com/pandasync/pandasync/providers/sandbox"
+	"github.com/pandasync/pandasync/reconcile"
+)
+
+// TestPlanCases runs the planner's fixture cases: one folder per case
+// under testdata/plan, each holding a spec (spec.yaml, mappings and
+// policy), a directory fixture (directory.ldif) and an Asset Panda seed
+// (seed.json) — any of them missing is taken from testdata/plan/_base —
+// plus, optionally, the plan command's extra arguments (args, one line),
+// environment overrides (env, NAME=VALUE lines) and emulator faults
+// (faults.json, a list of emulator.Fault). The case runs `plan
+// -detailed-exitcode` and `plan -json` through the CLI against a sandbox
+// (the embedded directory and the emulator) and compares them with the
+// golden plan.txt (the output, the error lines and the exit code) and
+// plan.json (ids, times and digests blanked). go test -update rewrites the
+// goldens.
+func TestPlanCases(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("testdata", "plan", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		if strings.HasPrefix(name, "_") {
+			continue
+		}
+		n++
+		t.Run(name, func(t *testing.T) { runPlanCase(t, dir) })
+	}
+	if n == 0 {
+		t.Fatal("no fixture cases found under testdata/plan")
+	}
+}
+
+// caseFile returns a case's file, or the base's when the case has none.
+func caseFile(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		b, err = os.ReadFile(filepath.Join(filepath.Dir(dir), "_base", name))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// optionalFile returns a case's own file, or nil.
+func optionalFile(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// planCase is a fixture case started in a sandbox.
+type planCase struct {
+	box  *sandbox.Sandbox
+	spec string // directory holding the case's spec and the sandbox's Connection
+	env  map[string]string
+	args []string
+}
+
+func startPlanCase(t *testing.T, dir string) *planCase {
+	t.Helper()
+	box, err := sandbox.Load(bytes.NewReader(caseFile(t, dir, "directory.ldif")), bytes.NewReader(caseFile(t, dir, "seed.json")),
+		sandbox.Options{Emulator: emulator.Options{Rate: emulator.Rate{Requests: -1}}})
+	if err != nil {
+		t.Fatalf("sandbox: %v", err)
+	}
+	t.Cleanup(box.Close)
+	if b := optionalFile(t, dir, "faults.json"); b != nil {
+		var faults []emulator.Fault
+		if err := json.Unmarshal(b, &faults); err != nil {
+			t.Fatalf("faults.json: %v", err)
+		}
+		for _, f := range faults {
+			box.Emulator.Fault(f)
+		}
+	}
+	specDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(specDir, "00-connection.yaml"), box.ConnectionYAML("sandbox"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(specDir, "10-spec.yaml"), caseFile(t, dir, "spec.yaml"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pc := &planCase{box: box, spec: specDir, env: box.Env()}
+	sc := bufio.NewScanner(bytes.NewReader(optionalFile(t, dir, "env")))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok && !strings.HasPrefix(k, "#") {
+			pc.env[k] = v
+		}
+	}
+	pc.args = strings.Fields(string(optionalFile(t, dir, "args")))
+	return pc
+}
+
+// run runs a command of the CLI against the case's sandbox and spec.
+func (pc *planCase) run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	return run(t, pc.env, append([]string{"-f", pc.spec}, args...)...)
+}
+
+// scrub replaces the sandbox's random addresses in output.
+func (pc *planCase) scrub(s string) string {
+	s = strings.ReplaceAll(s, pc.box.APIURL, "http://asset-panda.sandbox")
+	return strings.ReplaceAll(s, pc.box.LDAPURL, "ldap://directory.sandbox")
+}
+
+func runPlanCase(t *testing.T, dir string) {
+	pc := startPlanCase(t, dir)
+
+	code, out, errOut := pc.run(t, append([]string{"plan", "-detailed-exitcode"}, pc.args...)...)
+	var text strings.Builder
+	text.WriteString(out)
+	for _, line := range strings.Split(errOut, "\n") {
+		if line != "" && !strings.HasPrefix(line, "{") { // JSON log lines vary; the error does not
+			text.WriteString("stderr: " + line + "\n")
+		}
+	}
+	text.WriteString("exit: " + strconv.Itoa(code) + "\n")
+	golden(t, filepath.Join(dir, "plan.txt"), []byte(pc.scrub(text.String())))
+
+	code, out, errOut = pc.run(t, append([]string{"plan", "-json"}, pc.args...)...)
+	if out == "" {
+		if code == 0 {
+			t.Fatalf("plan -json printed nothing and exited 0; stderr:\n%s", errOut)
+		}
+		return // the plan failed as a whole; plan.txt holds the error
+	}
+	golden(t, filepath.Join(dir, "plan.json"), []byte(pc.scrub(normalizePlanJSON(t, out))))
+}
+
+// normalizePlanJSON blanks what differs from run to run: the plan's id,
+// time and digest, and the digests of what it was computed from.
+func normalizePlanJSON(t *testing.T, s string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatalf("plan -json is not JSON: %v\n%s", err, s)
+	}
+	for _, k := range []string{"id", "created_at", "digest"} {
+		if _, ok := m[k]; ok {
+			m[k] = "…"
+		}
+	}
+	m["prior"] = "…"
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) + "\n"
+}
+
+// TestSavedPlanIsSealed covers defect 8: a saved plan edited by hand is
+// never applied. A file whose content no longer matches its digest is
+// refused before anything is read; one re-sealed after the edit is
+// re-planned, and refused because the fresh plan blocks what the file
+// moved into its changes. Limits are checked again at apply time.
+func TestSavedPlanIsSealed(t *testing.T) {
+	pc := startPlanCase(t, filepath.Join("testdata", "plan", "blocked-not-green"))
+	planFile := filepath.Join(t.TempDir(), "plan.json")
+	if code, out, errOut := pc.run(t, "plan", "-out", planFile); code != exitOK {
+		t.Fatalf("plan -out: exit %d\n%s\n%s", code, out, errOut)
+	}
+	saved, err := readPlanFile(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved.Blocked) != 4 || len(saved.Changes) != 0 {
+		t.Fatalf("saved plan: %d changes, %d blocked; want 0 and 4", len(saved.Changes), len(saved.Blocked))
+	}
+	// Move the blocked deactivations into the changes.
+	edited := *saved
+	for _, b := range saved.Blocked {
+		edited.Changes = append(edited.Changes, b.Change)
+	}
+	edited.Blocked = []reconcile.Blocked{}
+	edited.Summary.Deactivate, edited.Summary.Blocked = 4, 0
+	write := func(p *reconcile.Plan) {
+		t.Helper()
+		var b bytes.Buffer
+		if err := p.WriteJSON(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(planFile, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writesBefore := pc.box.Emulator.Stats().Requests["PUT /v3/groups/{id}/objects"]
+
+	write(&edited) // digest not updated
+	code, _, errOut := pc.run(t, "apply", planFile)
+	if code != exitError || !strings.Contains(errOut, "modified after it was made") {
+		t.Errorf("apply of an edited plan: exit %d, stderr %q; want a refusal naming the edit", code, errOut)
+	}
+
+	edited.Seal() // an edit that also forged the digest
+	write(&edited)
+	code, _, errOut = pc.run(t, "apply", planFile)
+	if code != exitError || !strings.Contains(errOut, "stale") || !strings.Contains(errOut, "4 planned change(s) a fresh plan would not make") {
+		t.Errorf("apply of a re-sealed edited plan: exit %d, stderr %q; want a refusal as stale", code, errOut)
+	}
+	if n := pc.box.Emulator.Stats().Requests["PUT /v3/groups/{id}/objects"] - writesBefore; n != 0 {
+		t.Errorf("refused plans wrote %d bulk update(s)", n)
+	}
+
+	// A plan made with the override, applied after the spec tightened a
+	// limit the override does not lift: the fresh plan blocks, apply refuses.
+	pc2 := startPlanCase(t, filepath.Join("testdata", "plan", "role-change-limit"))
+	if err := os.WriteFile(filepath.Join(pc2.spec, "10-spec.yaml"),
+		[]byte(strings.Replace(string(caseFile(t, filepath.Join("testdata", "plan", "role-change-limit"), "spec.yaml")), "maxRoleChanges: 1", "maxRoleChanges: 5", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := pc2.run(t, "plan", "-out", planFile); code != exitOK {
+		t.Fatalf("plan -out: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if err := os.WriteFile(filepath.Join(pc2.spec, "10-spec.yaml"), caseFile(t, filepath.Join("testdata", "plan", "role-change-limit"), "spec.yaml"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = pc2.run(t, "apply", planFile)
+	if code != exitError || !strings.Contains(errOut, "the spec changed since the plan was made") {
+		t.Errorf("apply after the limit tightened: exit %d, stderr %q; want a refusal", code, errOut)
+	}
+	if n := pc2.box.Emulator.Stats().Requests["PUT /v3/users/{id}"]; n != 0 {
+		t.Errorf("the refused plan wrote %d user update(s)", n)
+	}
+}
+
+// TestApplyReadsThePlanFirst: a plan file that cannot be read is refused
+// before anything connects.
+func TestApplyReadsThePlanFirst(t *testing.T) {
+	pc := startPlanCase(t, filepath.Join("testdata", "plan", "in-sync"))
+	before := pc.box.Emulator.Stats().Total()
+	code, _, errOut := pc.run(t, "apply", filepath.Join(t.TempDir(), "nosuch.plan"))
+	if code != exitError || !strings.Contains(errOut, "nosuch.plan") {
+		t.Errorf("apply nosuch.plan: exit %d, stderr %q", code, errOut)
+	}
+	if n := pc.box.Emulator.Stats().Total() - before; n != 0 || pc.box.Directory.Stats().Binds != 0 {
+		t.Errorf("apply of a missing plan made %d API request(s) and %d bind(s)", n, pc.box.Directory.Stats().Binds)
+	}
+}
