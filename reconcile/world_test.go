@@ -141,13 +141,14 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-// newSambaWorld loads the fixture into a fresh OU of the Samba AD DC named
-// by DC_LDAPS_URL (see .ci/run), or skips.
+// newSambaWorld loads the fixture, as Administrator, into a fresh OU of the
+// Samba AD DC named by DC_LDAPS_URL (see .ci/run), and reads it as the
+// least-privilege reader account DC_READER_UPN; or skips.
 func newSambaWorld(t *testing.T) *world {
 	t.Helper()
 	url := os.Getenv("DC_LDAPS_URL")
-	if url == "" {
-		t.Skip("set DC_LDAPS_URL, DC_BASE_DN, DC_BIND_UPN, DC_BIND_PASSWORD and DC_CA_CERT (.ci/run does) to run against a real Samba AD DC")
+	if url == "" || os.Getenv("DC_READER_UPN") == "" {
+		t.Skip("set DC_LDAPS_URL, DC_BASE_DN, DC_BIND_UPN, DC_BIND_PASSWORD, DC_READER_UPN, DC_READER_PASSWORD and DC_CA_CERT (.ci/run does) to run against a real Samba AD DC")
 	}
 	base, bind, password := os.Getenv("DC_BASE_DN"), os.Getenv("DC_BIND_UPN"), os.Getenv("DC_BIND_PASSWORD")
 	ca, err := os.ReadFile(os.Getenv("DC_CA_CERT"))
@@ -206,8 +207,8 @@ func newSambaWorld(t *testing.T) *world {
 	for i := range set.CollectionMappings {
 		set.CollectionMappings[i].Spec.Group = w.dn(set.CollectionMappings[i].Spec.Group)
 	}
-	dir, err := activedirectory.New(activedirectory.Config{URLs: []string{url}, BaseDN: ou, BindDN: bind,
-		Password: password, CAPEM: ca})
+	dir, err := activedirectory.New(activedirectory.Config{URLs: []string{url}, BaseDN: ou, BindDN: os.Getenv("DC_READER_UPN"),
+		Password: os.Getenv("DC_READER_PASSWORD"), CAPEM: ca})
 	if err != nil {
 		t.Fatalf("reader: %v", err)
 	}
