@@ -4,7 +4,8 @@
 // It enforces what the service enforces, as described in
 // reference/assetpanda-api.md: bearer tokens and their expiry, unique fields
 // (422 with code 2), field types and single-select options, the 200-object
-// bulk limit, paging (default 50, cap 1000), per-module roles, the
+// bulk limit, paging (default 50, cap 1000; the users list pages with
+// offset/limit and counts itself in X-Total-Count), per-module roles, the
 // create_users permission and a per-client sliding-window rate limit (429
 // with Retry-After). Scripted faults (Fault) make it misbehave on purpose.
 //
@@ -92,11 +93,25 @@ const (
 	// FaultCommitDrop runs the handler (so writes are committed), then
 	// closes the connection without sending the response.
 	FaultCommitDrop FaultKind = "commit-drop"
-	// FaultShortPage makes a search return fewer objects than it should
-	// (half the page, at least one less), with totals unchanged.
+	// FaultShortPage makes a search or the users list return fewer objects
+	// than it should (half the page, at least one less), with the total
+	// unchanged: a list that stops short of its total.
 	FaultShortPage FaultKind = "short-page"
-	// FaultEmptyPage makes a search return no objects, totals unchanged.
+	// FaultEmptyPage makes a search or the users list return no objects,
+	// the total unchanged.
 	FaultEmptyPage FaultKind = "empty-page"
+	// FaultNoTotal leaves the total out: a search reply without "totals"
+	// (and without "total"), a users list without X-Total-Count. The
+	// objects are unchanged.
+	FaultNoTotal FaultKind = "no-total"
+	// FaultZeroTotal makes the reply say the total is 0 (totals.objects of
+	// a search, X-Total-Count of the users list) while it still carries its
+	// objects.
+	FaultZeroTotal FaultKind = "zero-total"
+	// FaultZeroTotalEmpty makes the reply say the total is 0 and carry no
+	// objects: a read that stops short. A search keeps the true
+	// totals.group_totals.
+	FaultZeroTotalEmpty FaultKind = "zero-total-empty"
 )
 
 // Fault is a scripted misbehaviour. It matches requests by Route, a route
@@ -155,7 +170,8 @@ type tokenInfo struct {
 
 // New builds an emulator from a seed, validating it: unknown field types,
 // list fields without options, records naming unknown fields or options,
-// unique violations, and users naming unknown roles are errors.
+// unique violations (unless the collection sets allow_duplicates), and
+// users naming unknown roles are errors.
 func New(seed *Seed, opts Options) (*Emulator, error) {
 	if seed == nil {
 		seed = &Seed{}
@@ -364,7 +380,7 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, pattern stri
 			slow = f.Delay
 		case FaultCommitDrop:
 			drop = true
-		case FaultShortPage, FaultEmptyPage:
+		case FaultShortPage, FaultEmptyPage, FaultNoTotal, FaultZeroTotal, FaultZeroTotalEmpty:
 			pageFault = f.Kind
 		}
 	}
@@ -488,6 +504,12 @@ func (e *Emulator) limited(client string) (int, bool) {
 	return 0, false
 }
 
+// withHeader is a handler's reply that sets headers next to its JSON body.
+type withHeader struct {
+	header http.Header
+	body   any
+}
+
 // apiError is the error body: every error has a message; validation errors
 // add the v2-style errors list and a code (2 = not unique).
 type apiError struct {
@@ -497,6 +519,12 @@ type apiError struct {
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
+	if wh, ok := body.(withHeader); ok {
+		for k, v := range wh.header {
+			w.Header()[k] = v
+		}
+		body = wh.body
+	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		status = http.StatusInternalServerError

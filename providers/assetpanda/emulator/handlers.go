@@ -209,21 +209,9 @@ func (e *Emulator) search(r *http.Request, _ string) (int, any) {
 	if err := decodeBody(r, &body); err != nil {
 		return badRequest("invalid JSON body")
 	}
-	q := r.URL.Query()
-	offset, limit := 0, defaultLimit
-	if s := q.Get("offset"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return badRequest("offset must be a non-negative number")
-		}
-		offset = n
-	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return badRequest("limit must be a positive number")
-		}
-		limit = min(n, maxLimit)
+	offset, limit, ok, st, b := paging(r.URL.Query(), defaultLimit, maxLimit)
+	if !ok {
+		return st, b
 	}
 	type filter struct {
 		f *field
@@ -297,17 +285,59 @@ func (e *Emulator) search(r *http.Request, _ string) (int, any) {
 	for i := offset; i < len(hits) && i < offset+limit; i++ {
 		page = append(page, g.json(hits[i]))
 	}
-	switch r.Context().Value(ctxPageFault) {
-	case FaultShortPage:
-		page = page[:len(page)/2]
-	case FaultEmptyPage:
-		page = []map[string]any{}
-	}
-	return http.StatusOK, map[string]any{
-		"totals":       map[string]int{"objects": len(hits), "group_totals": len(g.objects), "offset": offset, "limit": limit},
+	total := len(hits)
+	fault, _ := r.Context().Value(ctxPageFault).(FaultKind)
+	page, total = cutPage(fault, page, total)
+	out := map[string]any{
+		"totals":       map[string]int{"objects": total, "group_totals": len(g.objects), "offset": offset, "limit": limit},
 		"not_viewable": 0,
 		"objects":      page,
 	}
+	if fault == FaultNoTotal {
+		delete(out, "totals")
+	}
+	return http.StatusOK, out
+}
+
+// cutPage applies a page fault to a page and its total.
+func cutPage[T any](f FaultKind, page []T, total int) ([]T, int) {
+	switch f {
+	case FaultShortPage:
+		page = page[:len(page)/2]
+	case FaultEmptyPage:
+		page = page[:0]
+	case FaultZeroTotal:
+		total = 0
+	case FaultZeroTotalEmpty:
+		page, total = page[:0], 0
+	}
+	return page, total
+}
+
+// paging reads ?offset= and ?limit= (def when absent, capped at max when
+// max > 0); ok=false with a response when invalid.
+func paging(q url.Values, def, max int) (offset, limit int, ok bool, status int, body any) {
+	limit = def
+	if s := q.Get("offset"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			st, b := badRequest("offset must be a non-negative number")
+			return 0, 0, false, st, b
+		}
+		offset = n
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			st, b := badRequest("limit must be a positive number")
+			return 0, 0, false, st, b
+		}
+		limit = n
+		if max > 0 {
+			limit = min(n, max)
+		}
+	}
+	return offset, limit, true, 0, nil
 }
 
 // bulkError is one failed object of a bulk call.
@@ -368,7 +398,7 @@ func (e *Emulator) createObjects(r *http.Request, _ string) (int, any) {
 func (e *Emulator) createOne(g *group, vals map[string]any) (*object, *itemError) {
 	now := e.now().UTC()
 	o := &object{createdAt: now, updatedAt: now}
-	if ie := g.apply(o, vals, true); ie != nil {
+	if ie := g.apply(o, vals, true, true); ie != nil {
 		return nil, ie
 	}
 	o.id = e.objectID()
@@ -382,7 +412,7 @@ func (e *Emulator) updateOne(g *group, id string, vals map[string]any) (*object,
 	if o == nil {
 		return nil, &itemError{Message: "Not found", Code: codeNotFound}
 	}
-	if ie := g.apply(o, vals, false); ie != nil {
+	if ie := g.apply(o, vals, false, true); ie != nil {
 		return nil, ie
 	}
 	o.updatedAt = e.now().UTC()
@@ -469,12 +499,25 @@ func (e *Emulator) archive(archived bool) handlerFunc {
 	}
 }
 
-func (e *Emulator) listUsers(_ *http.Request, _ string) (int, any) {
-	out := make([]map[string]any, 0, len(e.users))
-	for _, u := range e.users {
-		out = append(out, e.userJSON(u))
+// listUsers serves the bare array of users. ASSUMPTION: ?offset= and
+// ?limit= page it (no limit = every user, as documented), and the
+// X-Total-Count header gives the number of all users.
+func (e *Emulator) listUsers(r *http.Request, _ string) (int, any) {
+	offset, limit, ok, st, b := paging(r.URL.Query(), len(e.users), 0)
+	if !ok {
+		return st, b
 	}
-	return http.StatusOK, out
+	out := []map[string]any{}
+	for i := offset; i < len(e.users) && i < offset+limit; i++ {
+		out = append(out, e.userJSON(e.users[i]))
+	}
+	fault, _ := r.Context().Value(ctxPageFault).(FaultKind)
+	out, total := cutPage(fault, out, len(e.users))
+	h := http.Header{}
+	if fault != FaultNoTotal {
+		h.Set("X-Total-Count", strconv.Itoa(total))
+	}
+	return http.StatusOK, withHeader{header: h, body: out}
 }
 
 func (e *Emulator) me(_ *http.Request, _ string) (int, any) {

@@ -85,10 +85,14 @@ type SeedModule struct {
 }
 
 // SeedCollection is a collection (an API "group"), its fields and records.
+// AllowDuplicates lets the records of the seed repeat the value of a
+// unique field, to set up ownership conflicts (two records holding one
+// key); writes through the API still refuse a repeated value (422, code 2).
 type SeedCollection struct {
-	Name    string       `json:"name"`
-	Fields  []SeedField  `json:"fields"`
-	Records []SeedRecord `json:"records,omitempty"`
+	Name            string       `json:"name"`
+	AllowDuplicates bool         `json:"allow_duplicates,omitempty"`
+	Fields          []SeedField  `json:"fields"`
+	Records         []SeedRecord `json:"records,omitempty"`
 }
 
 // SeedField defines a field. Type is one of text, number, date, boolean, list;
@@ -169,7 +173,8 @@ func (r *SeedRecord) UnmarshalJSON(b []byte) error {
 }
 
 // SeedUser is a login user. ADSID is the AD objectSid it carries (the
-// ownership mark of pandasync), empty when not AD-managed.
+// ownership mark of pandasync), empty when not AD-managed. Nothing makes
+// it unique: two users may carry the same ADSID (an ownership conflict).
 type SeedUser struct {
 	Email     string         `json:"email"`
 	FirstName string         `json:"first_name"`
@@ -224,7 +229,7 @@ func (e *Emulator) State() *Seed {
 				sm.Roles = append(sm.Roles, r.name)
 			}
 			for _, g := range m.groups {
-				sc := SeedCollection{Name: g.name, Fields: []SeedField{}}
+				sc := SeedCollection{Name: g.name, AllowDuplicates: g.allowDup, Fields: []SeedField{}}
 				for _, f := range g.fields {
 					sf := SeedField{Name: f.name, Type: f.typ, Unique: f.unique, Required: f.required}
 					for _, o := range f.options {

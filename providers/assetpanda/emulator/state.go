@@ -38,7 +38,9 @@ type group struct {
 	fields  []*field
 	objects []*object
 	byID    map[string]*object
-	uniq    map[string]map[string]*object // unique field key -> folded value -> object
+	uniq    map[string]map[string][]*object // unique field key -> folded value -> objects holding it
+	// allowDup: the seed may repeat unique values (SeedCollection.AllowDuplicates).
+	allowDup bool
 }
 
 type option struct {
@@ -157,7 +159,8 @@ func (e *Emulator) loadCollection(m *module, sc SeedCollection) error {
 	if sc.Name == "" || m.group(sc.Name) != nil {
 		return fmt.Errorf("collection %q: empty or duplicate name", sc.Name)
 	}
-	g := &group{id: e.id(), name: sc.Name, module: m, byID: map[string]*object{}, uniq: map[string]map[string]*object{}}
+	g := &group{id: e.id(), name: sc.Name, module: m, byID: map[string]*object{}, uniq: map[string]map[string][]*object{},
+		allowDup: sc.AllowDuplicates}
 	g.key = strings.ToLower(strings.ReplaceAll(sc.Name, " ", "_"))
 	for _, sf := range sc.Fields {
 		if sf.Name == "" || g.fieldByName(sf.Name) != nil {
@@ -182,7 +185,7 @@ func (e *Emulator) loadCollection(m *module, sc SeedCollection) error {
 		}
 		g.fields = append(g.fields, f)
 		if f.unique {
-			g.uniq[f.key] = map[string]*object{}
+			g.uniq[f.key] = map[string][]*object{}
 		}
 	}
 	m.groups = append(m.groups, g)
@@ -204,7 +207,7 @@ func (e *Emulator) loadCollection(m *module, sc SeedCollection) error {
 		if g.byID[o.id] != nil {
 			return fmt.Errorf("collection %q: record %d: duplicate _id %q", sc.Name, i, o.id)
 		}
-		if ie := g.apply(o, vals, true); ie != nil {
+		if ie := g.apply(o, vals, true, !g.allowDup); ie != nil {
 			return fmt.Errorf("collection %q: record %d: %s", sc.Name, i, ie.Message)
 		}
 		g.objects = append(g.objects, o)
@@ -384,8 +387,10 @@ func (f *field) normalize(raw any) (string, string) {
 
 // apply validates vals (field key -> raw JSON value) against g and, when
 // valid, writes them into o. create means o is new: required fields must be
-// set. Uniqueness is checked against the other objects of g.
-func (g *group) apply(o *object, vals map[string]any, create bool) *itemError {
+// set. With unique, every unique field of o is checked against the other
+// objects of g (writes through the API always check; only a seed with
+// allow_duplicates skips it).
+func (g *group) apply(o *object, vals map[string]any, create, unique bool) *itemError {
 	next := make(map[string]string, len(g.fields))
 	for k, v := range o.values {
 		next[k] = v
@@ -421,11 +426,13 @@ func (g *group) apply(o *object, vals map[string]any, create bool) *itemError {
 	}
 	for _, f := range g.fields {
 		v := next[f.key]
-		if !f.unique || v == "" {
+		if !unique || !f.unique || v == "" {
 			continue
 		}
-		if other := g.uniq[f.key][strings.ToLower(v)]; other != nil && other != o {
-			probs[f.key] = fmt.Sprintf("%s is not unique", f.name)
+		for _, other := range g.uniq[f.key][strings.ToLower(v)] {
+			if other != o {
+				probs[f.key] = fmt.Sprintf("%s is not unique", f.name)
+			}
 		}
 	}
 	if len(probs) > 0 {
@@ -437,11 +444,16 @@ func (g *group) apply(o *object, vals map[string]any, create bool) *itemError {
 		}
 	}
 	for key, idx := range g.uniq {
-		if old := o.values[key]; old != "" && idx[strings.ToLower(old)] == o {
-			delete(idx, strings.ToLower(old))
+		if old := o.values[key]; old != "" {
+			k := strings.ToLower(old)
+			idx[k] = slices.DeleteFunc(idx[k], func(x *object) bool { return x == o })
+			if len(idx[k]) == 0 {
+				delete(idx, k)
+			}
 		}
 		if v := next[key]; v != "" {
-			idx[strings.ToLower(v)] = o
+			k := strings.ToLower(v)
+			idx[k] = append(idx[k], o)
 		}
 	}
 	o.values = next
