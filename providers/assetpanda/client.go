@@ -12,8 +12,14 @@
 // exponential backoff with jitter on 5xx and network errors for calls that
 // are safe to repeat; a create whose outcome is unknown is never re-sent
 // blindly but looked up by its key first. Every request has a deadline.
-// Failures are *Error values, classified retryable or terminal, and no
+// Failures are *Error values, classified retryable (IsRetryable) or
+// terminal (Error.Terminal: refused credentials or permissions), and no
 // secret ever appears in an error, a log line or a dump.
+//
+// Reads prove they are complete: a paged search or users list whose reply
+// carries no total, stops short of it, or does not add up to it fails with
+// an error matching ErrIncomplete. Probe checks, read-only, that the
+// service answers with the shapes the client decodes.
 package assetpanda
 
 import (
@@ -233,6 +239,15 @@ type request struct {
 	key        string
 	idempotent bool // safe to send again after a 5xx or network error
 	noAuth     bool
+	reply      *reply // if set, receives the status, headers and body of a 2xx reply
+}
+
+// reply is a raw 2xx reply, for calls that need more than the decoded body
+// (a header) or check the body's shape themselves (Probe).
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
 }
 
 // do performs rq with token handling, rate limit and retries.
@@ -278,6 +293,9 @@ func (c *Client) do(ctx context.Context, rq request) error {
 			return e
 		}
 		if status >= 200 && status < 300 {
+			if rq.reply != nil {
+				*rq.reply = reply{status: status, header: hdr, body: resp}
+			}
 			if rq.out == nil || len(bytes.TrimSpace(resp)) == 0 {
 				return nil
 			}
@@ -288,11 +306,19 @@ func (c *Client) do(ctx context.Context, rq request) error {
 		}
 		var we wireError
 		_ = json.Unmarshal(resp, &we)
-		apiErr := &Error{Op: rq.op, Key: rq.key, Status: status, Message: we.text(), Code: we.Code}
+		apiErr := &Error{Op: rq.op, Key: rq.key, Status: status, Message: c.scrub(we.text()), Code: we.Code}
 		if apiErr.Message == "" {
 			apiErr.Message = http.StatusText(status)
 		}
 		switch {
+		case status == http.StatusUnauthorized && !rq.noAuth && reauthed:
+			apiErr.Reason = "asset panda refused a freshly issued token (401 after re-authenticating): " +
+				"check that the admin account (email) may use the API and that its password did not change during the run"
+			return apiErr
+		case status == http.StatusForbidden && !rq.noAuth:
+			apiErr.Reason = fmt.Sprintf("asset panda refused the permission for %s (403): "+
+				"grant the API client %s access in Asset Panda (Settings > API Configuration)", rq.route, rq.route.permission())
+			return apiErr
 		case status == http.StatusUnauthorized && !rq.noAuth && !reauthed:
 			reauthed = true
 			c.dropToken(tok)
@@ -440,8 +466,14 @@ func (c *Client) ensureToken(ctx context.Context) (string, error) {
 	})
 	if err != nil {
 		var e *Error
-		if errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden || e.Status == http.StatusBadRequest) {
-			e.Message = "credentials rejected: " + e.Message
+		if errors.As(err, &e) {
+			e.TokenRequest = true
+			switch e.Status {
+			case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
+				e.Reason = "asset panda refused the credentials (client id/secret or admin email/password)"
+			case http.StatusNotFound:
+				e.Reason = "asset panda has no " + string(routeToken) + " at this url: check that url is the Asset Panda API base (e.g. https://api.assetpanda.com)"
+			}
 		}
 		return "", err
 	}
@@ -450,7 +482,7 @@ func (c *Client) ensureToken(ctx context.Context) (string, error) {
 		tok = tr.Token
 	}
 	if tok == "" {
-		return "", &Error{Op: "get asset panda token", Message: "the response has neither access_token nor token"}
+		return "", &Error{Op: "get asset panda token", TokenRequest: true, Message: "the response has neither access_token nor token"}
 	}
 	var exp time.Time
 	if secs, err := tr.ExpiresIn.Float64(); err == nil && secs > 0 {
@@ -470,6 +502,20 @@ func (c *Client) validToken() string {
 		return ""
 	}
 	return c.token
+}
+
+// scrub blanks the client's secrets (client secret, password, current
+// token) out of text that came from the service, in case it echoes them.
+func (c *Client) scrub(text string) string {
+	c.mu.Lock()
+	tok := c.token
+	c.mu.Unlock()
+	for _, s := range []string{c.cfg.ClientSecret, c.cfg.Password, tok} {
+		if s != "" {
+			text = strings.ReplaceAll(text, s, "REDACTED")
+		}
+	}
+	return text
 }
 
 // dropToken forgets tok unless another caller already replaced it.

@@ -122,8 +122,8 @@ func TestBadCredentialsAreTerminalAndSecretFree(t *testing.T) {
 	if ae.Status != 401 || IsRetryable(err) {
 		t.Errorf("status = %d, retryable = %v; want 401, terminal", ae.Status, IsRetryable(err))
 	}
-	if !strings.Contains(err.Error(), "credentials rejected") {
-		t.Errorf("err = %q, want it to say the credentials were rejected", err)
+	if !strings.HasPrefix(err.Error(), "asset panda refused the credentials (client id/secret or admin email/password): ") || !isTerminal(err) {
+		t.Errorf("err = %q (terminal %v), want a terminal error that says which credentials to fix", err, isTerminal(err))
 	}
 	if got := e.emu.Stats().Requests["POST /v3/session/token"]; got != 1 {
 		t.Errorf("token requests = %d, want 1 (bad credentials are not retried)", got)

@@ -3,10 +3,12 @@ package assetpanda
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -187,4 +189,61 @@ func newBenchServer(b *testing.B, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	b.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// rewriter is a server wrapper that edits JSON replies of the emulator on
+// their way out: for requests whose path ends with suffix (and method
+// matches), edit gets the call number (from 1), the request and the
+// decoded body, and returns the body to send (nil = unchanged). before,
+// if set, may change the request first.
+type rewriter struct {
+	method, suffix string
+	before         func(r *http.Request)
+	edit           func(call int, r *http.Request, h http.Header, body any) any
+}
+
+func rewrite(rules ...rewriter) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		var mu sync.Mutex
+		calls := make([]int, len(rules))
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for i, rl := range rules {
+				if r.Method != rl.method || !strings.HasSuffix(r.URL.Path, rl.suffix) {
+					continue
+				}
+				mu.Lock()
+				calls[i]++
+				n := calls[i]
+				mu.Unlock()
+				if rl.before != nil {
+					rl.before(r)
+				}
+				rec := httptest.NewRecorder()
+				next.ServeHTTP(rec, r)
+				var body any
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusOK || rl.edit == nil {
+					copyReply(w, rec.Code, rec.Header(), rec.Body.Bytes())
+					return
+				}
+				h := rec.Header().Clone()
+				if nb := rl.edit(n, r, h, body); nb != nil {
+					body = nb
+				}
+				b, _ := json.Marshal(body)
+				copyReply(w, rec.Code, h, b)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func copyReply(w http.ResponseWriter, code int, h http.Header, body []byte) {
+	for k, v := range h {
+		if k != "Content-Length" {
+			w.Header()[k] = v
+		}
+	}
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
 }

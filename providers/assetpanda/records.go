@@ -67,34 +67,20 @@ func (col *Collection) encode(vals map[string]string) (map[string]any, error) {
 
 // decode maps a wire object to a Record.
 func (col *Collection) decode(obj wireObject) Record {
-	r := Record{Fields: make(map[string]string, len(col.Fields))}
-	if raw, ok := obj[objKeyID]; ok {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			r.ID = s
-		} else {
-			r.ID = strings.TrimSpace(string(raw))
-		}
-	}
-	if raw, ok := obj[objKeyArchived]; ok {
-		_ = json.Unmarshal(raw, &r.Archived)
-	}
-	if raw, ok := obj[objKeyUpdatedAt]; ok {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			r.UpdatedAt, _ = time.Parse(time.RFC3339Nano, s)
-		}
+	r := Record{ID: string(obj.ID), Archived: obj.Archived, Fields: make(map[string]string, len(col.Fields))}
+	if obj.UpdatedAt != "" {
+		r.UpdatedAt, _ = time.Parse(time.RFC3339Nano, obj.UpdatedAt)
 	}
 	for i := range col.Fields {
 		f := &col.Fields[i]
-		r.Fields[f.Name] = decodeValue(f, obj[f.Key])
+		r.Fields[f.Name] = decodeValue(f, obj.values[f.Key])
 	}
 	return r
 }
 
 // Records reads the whole collection, archived records included, 1000 per
-// page. A page that is short or empty while the reported total says more
-// records exist is an error: never a shorter answer.
+// page. The read must prove it is complete (see search); otherwise it fails
+// with an *Error matching ErrIncomplete, never a shorter answer.
 func (c *Client) Records(ctx context.Context, col *Collection) ([]Record, error) {
 	return c.search(ctx, col, "read records", searchRequest{}, "")
 }
@@ -102,7 +88,7 @@ func (c *Client) Records(ctx context.Context, col *Collection) ([]Record, error)
 // RecordsByID reads the records with the given ids (archived included), up
 // to 1000 ids per request, so that re-checking a few objects never costs a
 // read of the whole collection. Ids that no longer exist are absent from
-// the answer.
+// the answer. Each batch must prove it is complete, as in Records.
 func (c *Client) RecordsByID(ctx context.Context, col *Collection, ids []string) ([]Record, error) {
 	var out []Record
 	for batch := range slices.Chunk(ids, pageSize) {
@@ -116,7 +102,8 @@ func (c *Client) RecordsByID(ctx context.Context, col *Collection, ids []string)
 }
 
 // FindRecords returns the records (archived included) whose field equals
-// value (case-insensitive, as the service matches).
+// value (case-insensitive, as the service matches). The answer must prove
+// it is complete, as in Records.
 func (c *Client) FindRecords(ctx context.Context, col *Collection, field, value string) ([]Record, error) {
 	f, err := col.Field(field)
 	if err != nil {
@@ -126,9 +113,15 @@ func (c *Client) FindRecords(ctx context.Context, col *Collection, field, value 
 }
 
 // search reads every page of a search; body's view is set to include
-// archived records.
+// archived records. Every page must carry a total (totals.objects or
+// total), the total must not change between pages, every page but the
+// last must be full, no record may arrive twice, and the records that
+// arrived must add up to the total. A whole-collection read also checks
+// the total against totals.group_totals, and not_viewable must be 0.
 func (c *Client) search(ctx context.Context, col *Collection, op string, body searchRequest, key string) ([]Record, error) {
 	body.ViewArchived = viewArchivedAll
+	whole := body.FieldFilters == nil && body.IDs == nil
+	pc := pageCheck{what: fmt.Sprintf("collection %q", col.Name), unit: "records"}
 	var out []Record
 	offset := 0
 	id := strconv.Itoa(col.ID)
@@ -143,26 +136,106 @@ func (c *Client) search(ctx context.Context, col *Collection, op string, body se
 		if err != nil {
 			return nil, err
 		}
+		total, known := resp.total()
+		if p := pc.total(total, known); p != nil {
+			return nil, p.err(op, key)
+		}
+		if resp.NotViewable != nil && *resp.NotViewable > 0 {
+			return nil, (&incomplete{msg: fmt.Sprintf("%s: the service hides %d records from this API client (not_viewable), so the read cannot be shown complete; grant it access to every record",
+				pc.what, *resp.NotViewable)}).err(op, key)
+		}
 		for _, o := range resp.Objects {
+			if p := pc.id(string(o.ID)); p != nil {
+				return nil, p.err(op, key)
+			}
 			out = append(out, col.decode(o))
 		}
-		n := len(resp.Objects)
-		limit := resp.limit(pageSize)
-		total, known := resp.total()
-		switch {
-		case !known:
-			if n < limit {
-				return out, nil
-			}
-		case offset+n >= total:
-			return out, nil
-		case n < limit:
-			return nil, &Error{Op: op, Key: key, Retryable: true, Message: fmt.Sprintf(
-				"partial read of collection %q: page at offset %d has %d records but the service reports %d in total",
-				col.Name, offset, n, total)}
+		done, p := pc.page(offset, len(resp.Objects), resp.limit(pageSize))
+		if p != nil {
+			return nil, p.err(op, key)
 		}
-		offset += n
+		if g, ok := resp.groupTotal(); ok && whole && g > total {
+			return nil, (&incomplete{retry: true, msg: fmt.Sprintf("%s: the reply says %d records match but the collection holds %d (group_totals), so the read cannot be shown complete",
+				pc.what, total, g)}).err(op, key)
+		}
+		if done {
+			return out, nil
+		}
+		offset += len(resp.Objects)
 	}
+}
+
+// pageCheck follows a paged read and says whether it is complete, or why
+// it cannot be shown to be.
+type pageCheck struct {
+	what  string // what is read, e.g. `collection "People"`
+	unit  string // what it holds, e.g. "records"
+	want  int    // the total of the first page
+	known bool   // want is set
+	got   int    // objects arrived so far
+	seen  map[string]struct{}
+}
+
+// incomplete is why a read cannot be shown complete.
+type incomplete struct {
+	msg   string
+	retry bool // a retry may help (the data moved, or a page came back short)
+}
+
+func (p *incomplete) err(op, key string) error {
+	return &Error{Op: op, Key: key, Message: p.msg, Retryable: p.retry, Incomplete: true}
+}
+
+// total checks the total a page reports.
+func (pc *pageCheck) total(total int, known bool) *incomplete {
+	switch {
+	case !known:
+		return &incomplete{msg: fmt.Sprintf("%s: the reply carries no total, so the read cannot be shown complete", pc.what)}
+	case total < 0:
+		return &incomplete{msg: fmt.Sprintf("%s: the reply says the total is %d, so the read cannot be shown complete", pc.what, total)}
+	case pc.known && total != pc.want:
+		return &incomplete{retry: true, msg: fmt.Sprintf("%s: the total changed from %d to %d between pages, so the read cannot be shown complete",
+			pc.what, pc.want, total)}
+	}
+	pc.want, pc.known = total, true
+	return nil
+}
+
+// id records an object's id; one that arrived before means the pages
+// overlap.
+func (pc *pageCheck) id(id string) *incomplete {
+	if id == "" {
+		return nil
+	}
+	if pc.seen == nil {
+		pc.seen = map[string]struct{}{}
+	}
+	if _, dup := pc.seen[id]; dup {
+		return &incomplete{retry: true, msg: fmt.Sprintf("%s: %s arrived twice (id %s), so the pages overlap and the read cannot be shown complete",
+			pc.what, strings.TrimSuffix(pc.unit, "s"), id)}
+	}
+	pc.seen[id] = struct{}{}
+	return nil
+}
+
+// page takes a page of n objects at offset, asked with limit; it reports
+// whether the read is complete.
+func (pc *pageCheck) page(offset, n, limit int) (bool, *incomplete) {
+	pc.got += n
+	switch {
+	case pc.want == 0 && n > 0:
+		return false, &incomplete{msg: fmt.Sprintf("%s: the reply says the total is 0 but carries %d %s, so the read cannot be shown complete",
+			pc.what, n, pc.unit)}
+	case pc.got > pc.want:
+		return false, &incomplete{retry: true, msg: fmt.Sprintf("%s: %d %s arrived but the reply says the total is %d, so the read cannot be shown complete",
+			pc.what, pc.got, pc.unit, pc.want)}
+	case pc.got == pc.want:
+		return true, nil
+	case n < limit:
+		return false, &incomplete{retry: true, msg: fmt.Sprintf("%s: partial read: the page at offset %d has %d %s, stopping short at %d of the %d the reply announces",
+			pc.what, offset, n, pc.unit, pc.got, pc.want)}
+	}
+	return false, nil
 }
 
 // CreateRecords creates records (values by field name) in batches of 200.
@@ -218,10 +291,10 @@ func outcomeUnknown(err error) bool {
 }
 
 // stops reports whether err ends the whole call: the caller's context is
-// done, or the credentials or permissions were refused.
+// done, or the credentials or permissions were refused (Terminal).
 func stops(ctx context.Context, err error) bool {
 	var e *Error
-	if errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden) {
+	if errors.As(err, &e) && e.Terminal() {
 		return true
 	}
 	return ctx.Err() != nil
@@ -351,10 +424,8 @@ func (c *Client) applyBulk(op string, items []pendingItem, resp bulkResponse, re
 			continue
 		}
 		var id string
-		if i < len(resp.Objects) && resp.Objects[i] != nil {
-			if raw, ok := resp.Objects[i][objKeyID]; ok {
-				_ = json.Unmarshal(raw, &id)
-			}
+		if i < len(resp.Objects) {
+			id = string(resp.Objects[i].ID)
 		}
 		if id == "" {
 			results[it.idx].Err = &Error{Op: op, Key: it.key, Message: "the service returned no result for this object"}

@@ -3,6 +3,7 @@ package assetpanda
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -58,11 +59,49 @@ func EmailIndex(users []User) map[string]*User {
 	return m
 }
 
-// Users lists every login user, with the names of their roles.
+// Users lists every login user, with the names of their roles. The list is
+// read in pages of 1000 (offset/limit) and must prove it is complete: every
+// page carries the X-Total-Count header, the total does not change between
+// pages, every page but the last is full, no user arrives twice, the
+// users add up to the total, and there is at least one (the API client's
+// own user). Otherwise the read fails with an *Error
+// matching ErrIncomplete.
 func (c *Client) Users(ctx context.Context) ([]User, error) {
+	const op = "list users"
+	pc := pageCheck{what: "the users list", unit: "users"}
 	var ws []wireUser
-	if err := c.do(ctx, request{op: "list users", route: routeUsers, out: &ws, idempotent: true}); err != nil {
-		return nil, err
+	for offset := 0; ; {
+		var page []wireUser
+		var rep reply
+		q := url.Values{qOffset: {strconv.Itoa(offset)}, qLimit: {strconv.Itoa(usersPageSize)}}
+		if err := c.do(ctx, request{op: op, route: routeUsers, query: q, out: &page, reply: &rep, idempotent: true}); err != nil {
+			return nil, err
+		}
+		total, known := usersTotal(rep.header)
+		if p := pc.total(total, known); p != nil {
+			if !known {
+				p.msg = "the users list: the reply carries no total (header " + hdrTotalCount + "), so the read cannot be shown complete"
+			}
+			return nil, p.err(op, "")
+		}
+		for _, w := range page {
+			if p := pc.id(strconv.Itoa(w.ID)); p != nil {
+				return nil, p.err(op, "")
+			}
+		}
+		ws = append(ws, page...)
+		done, p := pc.page(offset, len(page), usersPageSize)
+		if p != nil {
+			return nil, p.err(op, "")
+		}
+		if done {
+			break
+		}
+		offset += len(page)
+	}
+	if len(ws) == 0 {
+		// The API client signs in as a user, so the list cannot be empty.
+		return nil, (&incomplete{retry: true, msg: "the users list: the reply says there are no users, yet the API client's own user is one, so the read cannot be shown complete"}).err(op, "")
 	}
 	out := make([]User, 0, len(ws))
 	for _, w := range ws {

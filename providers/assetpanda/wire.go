@@ -1,14 +1,15 @@
 package assetpanda
 
 // This file is the one place that knows the Asset Panda wire format: every
-// path, query parameter and request/response shape the client uses. Shapes
-// marked ASSUMPTION in reference/assetpanda-api.md (and listed in
-// the README's "Asset Panda API" section) can be corrected against the live service here, in one
-// edit.
+// path, query parameter, header and request/response shape the client uses.
+// Shapes marked ASSUMPTION in reference/assetpanda-api.md (and listed in
+// the README's "Asset Panda API" section) can be corrected against the live
+// service here, in one edit.
 
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"strings"
 )
@@ -29,11 +30,24 @@ const (
 	routeUpdate    route = "PUT /v3/groups/{id}/objects"            // [DOC]; response = ASSUMPTION
 	routeArchive   route = "POST /v3/groups/{id}/objects/archive"   // [DOC]; body = ASSUMPTION
 	routeUnarchive route = "POST /v3/groups/{id}/objects/unarchive" // [DOC]; body = ASSUMPTION
-	routeUsers     route = "GET /v3/users"                          // [DOC]; roles list = ASSUMPTION
+	routeUsers     route = "GET /v3/users"                          // [DOC]; roles, paging, X-Total-Count = ASSUMPTION
 	routeMe        route = "GET /v3/users/me"                       // [DOC]; permissions = ASSUMPTION
 	routeInvite    route = "POST /v3/users/invite"                  // ASSUMPTION (Pro invite)
 	routeUser      route = "PUT /v3/users/{id}"                     // [DOC]; is_active, module_id, role_id = ASSUMPTION
 )
+
+// permission is the API client permission a route needs, in the words of
+// the Asset Panda API Configuration page (ASSUMPTION: read, write and user
+// creation, as the emulator grants them).
+func (r route) permission() string {
+	switch {
+	case r == routeInvite:
+		return "user creation"
+	case r.method() == http.MethodGet || r == routeSearch:
+		return "read"
+	}
+	return "write"
+}
 
 func (r route) method() string {
 	m, _, _ := strings.Cut(string(r), " ")
@@ -61,10 +75,17 @@ const (
 	qLimit    = "limit"
 )
 
+// hdrTotalCount is the reply header of GET /v3/users that gives the number
+// of users in the whole list (ASSUMPTION: the list is documented as a bare
+// array without paging; a bare array cannot show it is complete, so
+// pandasync pages it with offset/limit and requires this header).
+const hdrTotalCount = "X-Total-Count"
+
 // Limits of the API.
 const (
-	maxBulk  = 200  // objects per bulk create/update/archive [DOC for update; ASSUMPTION for the rest]
-	pageSize = 1000 // objects per search page we ask for (ASSUMPTION: the service caps at 1000)
+	maxBulk       = 200  // objects per bulk create/update/archive [DOC for update; ASSUMPTION for the rest]
+	pageSize      = 1000 // objects per search page we ask for (ASSUMPTION: the service caps at 1000)
+	usersPageSize = 1000 // users per page of GET /v3/users we ask for (ASSUMPTION: honoured as asked)
 )
 
 // Values of the wire format.
@@ -72,9 +93,7 @@ const (
 	authScheme      = "Bearer"
 	fieldTypeList   = "list" // single-select with inline options (ASSUMPTION)
 	viewArchivedAll = "all"  // search archived and live records [DOC]
-	objKeyID        = "id"
-	objKeyArchived  = "is_archived"
-	objKeyUpdatedAt = "updated_at"
+	objKeyID        = "id"   // the record id in a bulk update body (wireRecordMeta reads it back)
 )
 
 type tokenRequest struct {
@@ -145,14 +164,20 @@ type searchRequest struct {
 }
 
 // searchResponse is the v2 list envelope; v3 may say "total" instead of
-// totals.objects (ASSUMPTION: tolerate both).
+// totals.objects (ASSUMPTION: tolerate both). One of them is required: a
+// reply without a total cannot show that the read is complete.
+// group_totals (all records of the collection) and not_viewable (records
+// hidden from the caller) are checked when present (ASSUMPTION: their
+// meaning is read from third-party code only).
 type searchResponse struct {
 	Totals *struct {
-		Objects *int `json:"objects"`
-		Limit   int  `json:"limit"`
+		Objects     *int `json:"objects"`
+		GroupTotals *int `json:"group_totals"`
+		Limit       int  `json:"limit"`
 	} `json:"totals"`
-	Total   *int         `json:"total"`
-	Objects []wireObject `json:"objects"`
+	Total       *int         `json:"total"`
+	NotViewable *int         `json:"not_viewable"`
+	Objects     []wireObject `json:"objects"`
 }
 
 // total returns the number of matches the server reported, if any.
@@ -166,6 +191,15 @@ func (s *searchResponse) total() (int, bool) {
 	return 0, false
 }
 
+// groupTotal returns the number of records of the whole collection, if
+// reported.
+func (s *searchResponse) groupTotal() (int, bool) {
+	if s.Totals != nil && s.Totals.GroupTotals != nil {
+		return *s.Totals.GroupTotals, true
+	}
+	return 0, false
+}
+
 // limit returns the page size the server applied (it may clamp ours).
 func (s *searchResponse) limit(asked int) int {
 	if s.Totals != nil && s.Totals.Limit > 0 {
@@ -174,9 +208,59 @@ func (s *searchResponse) limit(asked int) int {
 	return asked
 }
 
+// usersTotal reads the X-Total-Count header of a users page.
+func usersTotal(h http.Header) (int, bool) {
+	v := strings.TrimSpace(h.Get(hdrTotalCount))
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// wireRecordMeta are the keys of a record that are not field values.
+type wireRecordMeta struct {
+	ID        wireID `json:"id"`
+	Archived  bool   `json:"is_archived"`
+	UpdatedAt string `json:"updated_at"`
+}
+
 // wireObject is a record in the flat shape: field keys ("field_N") at the
-// top level next to id, is_archived, updated_at...
-type wireObject map[string]json.RawMessage
+// top level next to id, is_archived, updated_at... The meta keys are
+// decoded leniently: a value of another type leaves its field zero.
+type wireObject struct {
+	wireRecordMeta
+	values map[string]json.RawMessage
+}
+
+// UnmarshalJSON reads the flat object: every key into values, the meta
+// keys also into wireRecordMeta. A meta value of another type leaves its
+// field zero (encoding/json carries on past it), so that error is ignored.
+func (o *wireObject) UnmarshalJSON(b []byte) error {
+	*o = wireObject{}
+	if err := json.Unmarshal(b, &o.values); err != nil {
+		return err
+	}
+	_ = json.Unmarshal(b, &o.wireRecordMeta)
+	return nil
+}
+
+// wireID is a record id: a string (24 hex) on the wire; a number is kept
+// as its literal.
+type wireID string
+
+// UnmarshalJSON accepts a string or any other literal.
+func (id *wireID) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*id = wireID(s)
+		return nil
+	}
+	if t := strings.TrimSpace(string(b)); t != "null" {
+		*id = wireID(t)
+	}
+	return nil
+}
 
 // bulkRequest is the body of bulk create and bulk update (ASSUMPTION for create).
 type bulkRequest struct {
@@ -202,6 +286,9 @@ type archiveRequest struct {
 	ObjectIDs []string `json:"object_ids"`
 }
 
+// wireUser is a user as GET /v3/users lists it (a bare array, paged with
+// offset/limit and counted by X-Total-Count: ASSUMPTION) and as the user
+// writes return it.
 type wireUser struct {
 	ID         int            `json:"id"`
 	Email      string         `json:"email"`
@@ -218,8 +305,9 @@ type wireUserRole struct {
 	RoleID    int `json:"role_id"`
 }
 
+// wireMe is what the client reads of GET /v3/users/me: the caller's
+// permissions (ASSUMPTION); the rest of the reply is not used.
 type wireMe struct {
-	wireUser
 	Permissions struct {
 		Read        bool `json:"read"`
 		Write       bool `json:"write"`
