@@ -5,11 +5,19 @@ package assetpanda
 // Shapes marked ASSUMPTION in reference/assetpanda-api.md (and listed in
 // the README's "Asset Panda API" section) can be corrected against the live
 // service here, in one edit.
+//
+// The reply types double as the expected shapes of Probe (check -api): the
+// json tag names a key, the Go type gives its JSON type, and a shape tag
+// says what must be there: shape:"req" (the key must be present and not
+// null) or shape:"oneof=NAME" (at least one key of the group NAME must be).
+// Keys without a shape tag are optional but, when present, must have the
+// JSON type of their Go field.
 
 import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -105,56 +113,56 @@ type tokenRequest struct {
 
 // tokenResponse: the token may come as access_token or token (ASSUMPTION).
 type tokenResponse struct {
-	AccessToken string      `json:"access_token"`
-	Token       string      `json:"token"`
+	AccessToken string      `json:"access_token" shape:"oneof=token"`
+	Token       string      `json:"token" shape:"oneof=token"`
 	TokenType   string      `json:"token_type"`
 	ExpiresIn   json.Number `json:"expires_in"`
 }
 
 type wireAccount struct {
-	ID      int          `json:"id"`
-	Name    string       `json:"name"`
-	Modules []wireModule `json:"modules"`
+	ID      int          `json:"id" shape:"req"`
+	Name    string       `json:"name" shape:"req"`
+	Modules []wireModule `json:"modules" shape:"req"`
 }
 
 type wireModule struct {
-	ID   int    `json:"id"`
-	Name string `json:"name"`
+	ID   int    `json:"id" shape:"req"`
+	Name string `json:"name" shape:"req"`
 }
 
 type wireRole struct {
-	ID   int    `json:"id"`
-	Name string `json:"name"`
+	ID   int    `json:"id" shape:"req"`
+	Name string `json:"name" shape:"req"`
 	Type string `json:"type"`
 }
 
 type wireGroups struct {
-	Groups []wireGroup `json:"groups"`
+	Groups []wireGroup `json:"groups" shape:"req"`
 }
 
 type wireGroup struct {
-	ID   int    `json:"id"`
-	Name string `json:"name"`
+	ID   int    `json:"id" shape:"req"`
+	Name string `json:"name" shape:"req"`
 	Key  string `json:"key"`
 }
 
 type wireFields struct {
-	Fields []wireField `json:"fields"`
+	Fields []wireField `json:"fields" shape:"req"`
 }
 
 type wireField struct {
 	ID         int          `json:"id"`
-	Name       string       `json:"name"`
-	Key        string       `json:"key"`
-	Type       string       `json:"type"`
+	Name       string       `json:"name" shape:"req"`
+	Key        string       `json:"key" shape:"req"`
+	Type       string       `json:"type" shape:"req"`
 	Unique     bool         `json:"unique"`
 	IsRequired bool         `json:"is_required"`
 	Options    []wireOption `json:"options"`
 }
 
 type wireOption struct {
-	ID   int    `json:"id"`
-	Name string `json:"name"`
+	ID   int    `json:"id" shape:"req"`
+	Name string `json:"name" shape:"req"`
 }
 
 type searchRequest struct {
@@ -171,13 +179,13 @@ type searchRequest struct {
 // meaning is read from third-party code only).
 type searchResponse struct {
 	Totals *struct {
-		Objects     *int `json:"objects"`
+		Objects     *int `json:"objects" shape:"oneof=total"`
 		GroupTotals *int `json:"group_totals"`
 		Limit       int  `json:"limit"`
 	} `json:"totals"`
-	Total       *int         `json:"total"`
+	Total       *int         `json:"total" shape:"oneof=total"`
 	NotViewable *int         `json:"not_viewable"`
-	Objects     []wireObject `json:"objects"`
+	Objects     []wireObject `json:"objects" shape:"req"`
 }
 
 // total returns the number of matches the server reported, if any.
@@ -220,7 +228,7 @@ func usersTotal(h http.Header) (int, bool) {
 
 // wireRecordMeta are the keys of a record that are not field values.
 type wireRecordMeta struct {
-	ID        wireID `json:"id"`
+	ID        wireID `json:"id" shape:"req"`
 	Archived  bool   `json:"is_archived"`
 	UpdatedAt string `json:"updated_at"`
 }
@@ -262,6 +270,9 @@ func (id *wireID) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// jsonShape: Probe expects an id to be a string.
+func (wireID) jsonShape() shape { return shape{kind: kindString} }
+
 // bulkRequest is the body of bulk create and bulk update (ASSUMPTION for create).
 type bulkRequest struct {
 	Objects []map[string]any `json:"objects"`
@@ -290,29 +301,29 @@ type archiveRequest struct {
 // offset/limit and counted by X-Total-Count: ASSUMPTION) and as the user
 // writes return it.
 type wireUser struct {
-	ID         int            `json:"id"`
-	Email      string         `json:"email"`
+	ID         int            `json:"id" shape:"req"`
+	Email      string         `json:"email" shape:"req"`
 	FirstName  string         `json:"first_name"`
 	LastName   string         `json:"last_name"`
-	IsActive   bool           `json:"is_active"`
+	IsActive   bool           `json:"is_active" shape:"req"`
 	IntegADSID *string        `json:"integ_ad_sid"`
-	Roles      []wireUserRole `json:"roles"`
+	Roles      []wireUserRole `json:"roles" shape:"req"`
 }
 
 type wireUserRole struct {
-	AccountID int `json:"account_id"`
-	ModuleID  int `json:"module_id"`
-	RoleID    int `json:"role_id"`
+	AccountID int `json:"account_id" shape:"req"`
+	ModuleID  int `json:"module_id" shape:"req"`
+	RoleID    int `json:"role_id" shape:"req"`
 }
 
 // wireMe is what the client reads of GET /v3/users/me: the caller's
 // permissions (ASSUMPTION); the rest of the reply is not used.
 type wireMe struct {
 	Permissions struct {
-		Read        bool `json:"read"`
-		Write       bool `json:"write"`
-		CreateUsers bool `json:"create_users"`
-	} `json:"permissions"`
+		Read        bool `json:"read" shape:"req"`
+		Write       bool `json:"write" shape:"req"`
+		CreateUsers bool `json:"create_users" shape:"req"`
+	} `json:"permissions" shape:"req"`
 }
 
 type inviteRequest struct {
@@ -415,4 +426,28 @@ func decodeValue(f *Field, raw json.RawMessage) string {
 	default: // number, boolean, array: keep the literal
 		return string(raw)
 	}
+}
+
+// replyType is the type the client decodes the reply of a read route
+// into: the expected shape Probe checks the service against.
+func replyType(r route) reflect.Type {
+	switch r {
+	case routeToken:
+		return reflect.TypeFor[tokenResponse]()
+	case routeAccounts:
+		return reflect.TypeFor[[]wireAccount]()
+	case routeRoles:
+		return reflect.TypeFor[[]wireRole]()
+	case routeGroups:
+		return reflect.TypeFor[wireGroups]()
+	case routeFields:
+		return reflect.TypeFor[wireFields]()
+	case routeSearch:
+		return reflect.TypeFor[searchResponse]()
+	case routeUsers:
+		return reflect.TypeFor[[]wireUser]()
+	case routeMe:
+		return reflect.TypeFor[wireMe]()
+	}
+	return nil
 }
