@@ -152,6 +152,14 @@ func fieldProblems(col *assetpanda.Collection, m spec.CollectionMapping) []Probl
 	return ps
 }
 
+// noneChanged says that none of n conflicting objects is changed.
+func noneChanged(n int) string {
+	if n == 2 {
+		return "neither is changed"
+	}
+	return "none of them is changed"
+}
+
 func hasOption(f *assetpanda.Field, name string) bool {
 	for _, o := range f.Options {
 		if strings.EqualFold(o.Name, name) {
@@ -183,7 +191,7 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 	for _, k := range sortedKeys(st.conflicts) {
 		ids := st.conflicts[k]
 		pl.problem(Problem{Code: ProblemRecordConflict, Mapping: mapping, Key: k,
-			Message: fmt.Sprintf("records %s in %q all hold this key in field %q; none of them is changed", quoteAll(ids, ", "), m.Spec.Collection, keyField),
+			Message: fmt.Sprintf("records %s in %q hold this key in field %q; %s", quoteAll(ids, " and "), m.Spec.Collection, keyField, noneChanged(len(ids))),
 			Fix:     "merge or delete the duplicates in Asset Panda, or clear the key of all but one"})
 	}
 	for _, r := range st.byKey {

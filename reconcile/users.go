@@ -150,7 +150,7 @@ func (pl *planner) planUsers(users []assetpanda.User, rs roleSet) {
 			names = append(names, fmt.Sprintf("%s (id %d)", u.Email, u.ID))
 		}
 		pl.problem(Problem{Code: ProblemUserConflict, Key: sid,
-			Message: fmt.Sprintf("users %s carry this AD SID; %s", strings.Join(names, " and "), map[bool]string{true: "neither is changed", false: "none of them is changed"}[len(names) == 2]),
+			Message: fmt.Sprintf("users %s carry this AD SID; %s", strings.Join(names, " and "), noneChanged(len(names))),
 			Fix:     "clear the AD SID (integ_ad_sid) of the users that are not this person"})
 	}
 
