@@ -3,6 +3,7 @@ package activedirectory
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -95,7 +96,26 @@ func TestSecretsRedacted(t *testing.T) {
 	}
 }
 
-func TestLimitConnScan(t *testing.T) {
+// trickleConn serves a byte stream step bytes per Read.
+type trickleConn struct {
+	net.Conn
+	data []byte
+	step int
+}
+
+func (c *trickleConn) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), c.step, len(c.data))
+	copy(p, c.data[:n])
+	c.data = c.data[n:]
+	return n, nil
+}
+
+func (c *trickleConn) Close() error { return nil }
+
+func TestLimitConnFraming(t *testing.T) {
 	msg := func(n int) []byte {
 		p := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
 		p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, strings.Repeat("x", n), ""))
@@ -113,24 +133,44 @@ func TestLimitConnScan(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			// Feed the stream in awkward slices so headers straddle reads.
+			// Feed the stream in awkward slices so headers straddle reads, and
+			// read it back in awkward sizes too.
 			for _, step := range []int{1, 2, 3, 7, 4096, len(stream)} {
-				c := &limitConn{max: tt.max}
+				c := &limitConn{Conn: &trickleConn{data: stream, step: step}, max: tt.max}
+				var got []byte
+				buf := make([]byte, 5+step%13)
 				var err error
-				for i := 0; i < len(stream) && err == nil; i += step {
-					err = c.scan(stream[i:min(i+step, len(stream))])
+				for {
+					var n int
+					n, err = c.Read(buf)
+					got = append(got, buf[:n]...)
+					if err != nil {
+						break
+					}
 				}
-				if (err != nil) != tt.wantErr {
-					t.Fatalf("step %d: err = %v, wantErr %t", step, err, tt.wantErr)
+				if tt.wantErr {
+					if !errors.Is(err, ErrPacketTooLarge) || c.failure() == nil {
+						t.Fatalf("step %d: err = %v, failure = %v, want ErrPacketTooLarge", step, err, c.failure())
+					}
+					continue
+				}
+				if err != io.EOF || !bytes.Equal(got, stream) {
+					t.Fatalf("step %d: err = %v, read %d of %d bytes intact = %t", step, err, len(got), len(stream), bytes.Equal(got, stream))
 				}
 			}
 		})
 	}
-	if err := (&limitConn{max: 1 << 20}).scan([]byte{0x30, 0x80}); err == nil {
-		t.Error("indefinite length accepted")
-	}
-	if err := (&limitConn{max: 1 << 20}).scan([]byte{0x04, 0x01, 0x00}); err == nil {
-		t.Error("a message that is not a SEQUENCE accepted")
+	for name, stream := range map[string][]byte{
+		"indefinite length":  {0x30, 0x80, 0x00, 0x00},
+		"not a SEQUENCE":     {0x04, 0x01, 0x00},
+		"inner overrun":      {0x30, 0x03, 0x04, 0x05, 0x00},
+		"inner indefinite":   {0x30, 0x04, 0x30, 0x80, 0x00, 0x00},
+		"truncated inner tl": {0x30, 0x01, 0x04},
+	} {
+		c := &limitConn{Conn: &trickleConn{data: stream, step: 1}, max: 1 << 20}
+		if _, err := c.Read(make([]byte, 16)); !errors.Is(err, ErrMalformedMessage) {
+			t.Errorf("%s: err = %v, want ErrMalformedMessage", name, err)
+		}
 	}
 }
 

@@ -21,18 +21,42 @@ const startTLSOID = "1.3.6.1.4.1.1466.20037"
 // message larger than Config.MaxPacketBytes.
 var ErrPacketTooLarge = errors.New("ldap message exceeds the configured maximum size")
 
-// limitConn caps the size of every LDAP message read from the connection
-// without touching go-asn1-ber's process-wide MaxPacketLengthBytes: it tracks
-// the top-level BER framing of the stream and fails the read that carries a
-// header announcing a message over the cap, before the decoder allocates.
+// ErrMalformedMessage is returned (wrapped) when a message from the server is
+// not well-formed BER: an element announces more bytes than its parent holds,
+// uses an indefinite length, or nests deeper than maxBERDepth.
+var ErrMalformedMessage = errors.New("malformed ldap message")
+
+// maxBERDepth caps the nesting of constructed BER elements in a message from
+// the server, counting the LDAPMessage itself as 1, and separately inside each
+// control value (which go-ldap decodes on its own). The deepest element of a
+// well-formed LDAP response is an attribute value of a SearchResultEntry, at
+// depth 6.
+const maxBERDepth = 12
+
+// limitConn makes every LDAP message read from the connection provably
+// bounded before go-ldap's BER decoder sees it, without touching
+// go-asn1-ber's process-wide MaxPacketLengthBytes. It reads one whole
+// message at a time (refusing a header that announces more than max bytes),
+// checks that every nested element's length fits inside its parent, that no
+// element uses an indefinite length and that nesting stays within
+// maxBERDepth (also inside control values), and only then hands the bytes
+// on. So the decoder never allocates for a length the message does not hold:
+// memory per message is bounded by max (times the decoder's own copying, at
+// most maxBERDepth-fold).
 type limitConn struct {
 	net.Conn
-	max       int64
-	remaining int64  // content bytes left in the current message
-	hdr       []byte // header bytes of the next message seen so far
-	err       error
-	failed    atomic.Pointer[error] // err, published for other goroutines
+	max    int64
+	buf    []byte // the current, validated message
+	pos    int    // bytes of buf already returned
+	err    error
+	failed atomic.Pointer[error] // the framing error, published for other goroutines
 }
+
+// errTooDeep reports nesting beyond maxBERDepth.
+var errTooDeep = fmt.Errorf("elements nest deeper than %d levels", maxBERDepth)
+
+// keepBuffer is the largest message buffer kept for reuse between messages.
+const keepBuffer = 1 << 20
 
 // failure returns the framing error that closed the connection, if any.
 func (c *limitConn) failure() error {
@@ -46,72 +70,194 @@ func (c *limitConn) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	n, err := c.Conn.Read(p)
-	if serr := c.scan(p[:n]); serr != nil {
-		c.err = serr
-		c.failed.Store(&serr)
-		_ = c.Conn.Close()
-		return 0, serr
+	if c.pos == len(c.buf) {
+		if err := c.next(); err != nil {
+			c.err = err
+			if errors.Is(err, ErrPacketTooLarge) || errors.Is(err, ErrMalformedMessage) {
+				c.failed.Store(&err)
+				_ = c.Conn.Close()
+			}
+			return 0, err
+		}
 	}
-	return n, err
+	n := copy(p, c.buf[c.pos:])
+	c.pos += n
+	return n, nil
 }
 
-// scan advances the framing state over b.
-func (c *limitConn) scan(b []byte) error {
-	for len(b) > 0 {
-		if c.remaining > 0 {
-			k := int64(len(b))
-			if k > c.remaining {
-				k = c.remaining
-			}
-			c.remaining -= k
-			b = b[k:]
-			continue
+// next reads and validates the next message into c.buf.
+func (c *limitConn) next() error {
+	if cap(c.buf) > keepBuffer {
+		c.buf = nil
+	}
+	var hdr [2 + 8]byte
+	if _, err := io.ReadFull(c.Conn, hdr[:2]); err != nil {
+		return err
+	}
+	if hdr[0] != 0x30 {
+		return fmt.Errorf("unexpected ber tag 0x%02x at message start: %w", hdr[0], ErrMalformedMessage)
+	}
+	h := 2
+	length := int64(hdr[1])
+	if hdr[1] >= 0x80 {
+		n := int(hdr[1] & 0x7f)
+		switch {
+		case n == 0:
+			return fmt.Errorf("indefinite ber length at message start: %w", ErrMalformedMessage)
+		case n > 8:
+			return fmt.Errorf("ber length of %d bytes at message start: %w", n, ErrMalformedMessage)
 		}
-		c.hdr = append(c.hdr, b[0])
-		b = b[1:]
-		length, done, err := berHeader(c.hdr)
-		if err != nil {
+		if _, err := io.ReadFull(c.Conn, hdr[2:2+n]); err != nil {
 			return err
 		}
-		if !done {
-			continue
+		length = 0
+		for _, x := range hdr[2 : 2+n] {
+			if length > c.max {
+				break // already over; do not overflow
+			}
+			length = length<<8 | int64(x)
 		}
-		if length > c.max {
-			return fmt.Errorf("server sent a %d-byte message, limit %d: %w", length, c.max, ErrPacketTooLarge)
-		}
-		c.remaining = length
-		c.hdr = c.hdr[:0]
+		h += n
+	}
+	if length > c.max {
+		return fmt.Errorf("server sent a %d-byte message, limit %d: %w", length, c.max, ErrPacketTooLarge)
+	}
+	total := h + int(length)
+	if cap(c.buf) < total {
+		c.buf = make([]byte, total)
+	}
+	c.buf = c.buf[:total]
+	copy(c.buf, hdr[:h])
+	if _, err := io.ReadFull(c.Conn, c.buf[h:]); err != nil {
+		c.buf, c.pos = c.buf[:0], 0
+		return err
+	}
+	c.pos = 0
+	if err := checkMessage(c.buf[h:]); err != nil {
+		c.buf = c.buf[:0]
+		return fmt.Errorf("%w: %w", ErrMalformedMessage, err)
 	}
 	return nil
 }
 
-// berHeader decodes the header of a top-level LDAPMessage (a SEQUENCE with a
-// definite length). done is false while more header bytes are needed.
-func berHeader(h []byte) (length int64, done bool, err error) {
-	if h[0] != 0x30 {
-		return 0, false, fmt.Errorf("unexpected ber tag 0x%02x at message start", h[0])
+// berElement is one decoded TLV header.
+type berElement struct {
+	tag         byte // first identifier octet
+	constructed bool
+	content     []byte
+}
+
+// nextElement splits the first element off b.
+func nextElement(b []byte) (berElement, []byte, error) {
+	if len(b) < 2 {
+		return berElement{}, nil, fmt.Errorf("truncated element header (%d bytes left)", len(b))
 	}
-	if len(h) < 2 {
-		return 0, false, nil
+	el := berElement{tag: b[0], constructed: b[0]&0x20 != 0}
+	i := 1
+	if b[0]&0x1f == 0x1f { // high tag number form
+		for {
+			if i >= len(b) {
+				return berElement{}, nil, errors.New("truncated element tag")
+			}
+			x := b[i]
+			i++
+			if x&0x80 == 0 {
+				break
+			}
+			if i > 5 {
+				return berElement{}, nil, errors.New("element tag longer than 4 bytes")
+			}
+		}
 	}
-	if h[1] < 0x80 {
-		return int64(h[1]), true, nil
+	if i >= len(b) {
+		return berElement{}, nil, errors.New("truncated element length")
 	}
-	n := int(h[1] & 0x7f)
-	if n == 0 {
-		return 0, false, errors.New("indefinite ber length in ldap message")
+	l := b[i]
+	i++
+	n := uint64(l)
+	if l >= 0x80 {
+		k := int(l & 0x7f)
+		switch {
+		case k == 0:
+			return berElement{}, nil, errors.New("element with an indefinite length")
+		case k > 8:
+			return berElement{}, nil, fmt.Errorf("element length of %d bytes", k)
+		case i+k > len(b):
+			return berElement{}, nil, errors.New("truncated element length")
+		}
+		n = 0
+		for _, x := range b[i : i+k] {
+			n = n<<8 | uint64(x)
+		}
+		i += k
 	}
-	if n > 7 {
-		return 0, false, fmt.Errorf("ber length of %d bytes: %w", n, ErrPacketTooLarge)
+	if rest := uint64(len(b) - i); n > rest {
+		return berElement{}, nil, fmt.Errorf("element with tag 0x%02x announces %d bytes, its parent holds only %d more", el.tag, n, rest)
 	}
-	if len(h) < 2+n {
-		return 0, false, nil
+	el.content = b[i : i+int(n)]
+	return el, b[i+int(n):], nil
+}
+
+// checkElements validates a sequence of elements at nesting depth depth.
+func checkElements(b []byte, depth int) error {
+	for len(b) > 0 {
+		el, rest, err := nextElement(b)
+		if err != nil {
+			return err
+		}
+		if el.constructed {
+			if depth+1 > maxBERDepth {
+				return errTooDeep
+			}
+			if err := checkElements(el.content, depth+1); err != nil {
+				return err
+			}
+		}
+		b = rest
 	}
-	for _, x := range h[2 : 2+n] {
-		length = length<<8 | int64(x)
+	return nil
+}
+
+// checkMessage validates the content of an LDAPMessage (depth 1): every
+// element, and the value of each control, which go-ldap decodes as BER of
+// its own.
+func checkMessage(content []byte) error {
+	if err := checkElements(content, 1); err != nil {
+		return err
 	}
-	return length, true, nil
+	for b := content; len(b) > 0; {
+		el, rest, _ := nextElement(b) // validated above
+		b = rest
+		if el.tag != 0xa0 { // controls [0]
+			continue
+		}
+		for cs := el.content; len(cs) > 0; {
+			ctl, more, _ := nextElement(cs)
+			cs = more
+			first := true // the first OCTET STRING is the control's OID
+			for fs := ctl.content; len(fs) > 0; {
+				f, more, _ := nextElement(fs)
+				fs = more
+				if f.tag == 0x04 && !first {
+					if err := checkValue(f.content); err != nil {
+						return fmt.Errorf("control value: %w", err)
+					}
+				}
+				first = first && f.tag != 0x04
+			}
+		}
+	}
+	return nil
+}
+
+// checkValue validates a control value that is itself BER. Only nesting
+// depth is enforced: a value that is not well-formed BER fails in go-ldap's
+// own decoding, which reads it from memory and cannot over-allocate.
+func checkValue(b []byte) error {
+	if err := checkElements(b, 0); errors.Is(err, errTooDeep) {
+		return err
+	}
+	return nil
 }
 
 // dial opens, secures and binds one connection to ep.
@@ -155,6 +301,10 @@ func (r *Reader) dial(ctx context.Context, ep endpoint) (*ldap.Conn, *limitConn,
 	if !stop() || ctx.Err() != nil {
 		_ = conn.Close()
 		return nil, nil, fmt.Errorf("binding to %s: %w", ep.raw, context.Cause(ctx))
+	}
+	if f := lim.failure(); f != nil {
+		_ = conn.Close()
+		return nil, nil, fmt.Errorf("binding to %s: reading the response: %w", ep.raw, f)
 	}
 	if err != nil {
 		_ = conn.Close()
