@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
@@ -30,7 +31,6 @@ const (
 const (
 	diagNeedBind     = "000004DC: LdapErr: DSID-0C090A5C, comment: In order to perform this operation a successful bind must be completed on the connection., data 0, v4563"
 	diagBadCreds     = "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563"
-	diagDisabled     = "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 533, v4563"
 	diagStrongAuth   = "00002028: LdapErr: DSID-0C090259, comment: The server requires binds to turn on integrity checking if SSL\\TLS are not already active on the connection, data 0, v4563"
 	diagBadCookie    = "00000057: LdapErr: DSID-0C090A71, comment: Error processing control, data 0, v4563"
 	diagSizeLimit    = "00000005: LdapErr: DSID-0C090A5E, comment: Error processing control, data 0, v4563"
@@ -188,32 +188,44 @@ func (c *conn) bind(b []byte, msgID int64, op *ber.Packet) []byte {
 	return appendResult(b, msgID, appBindResponse, ldap.LDAPResultSuccess, "", "", "", nil)
 }
 
-// checkBind verifies a simple bind by DN or UPN.
+// checkBind verifies a simple bind by DN or UPN. As AD does, the password
+// is checked first; a right password for an account in a refused state
+// (see accountState) fails with that state's sub-code, and a name that
+// matches no account fails with 525.
 func (s *Server) checkBind(name string, password []byte) (int, string) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	service := func() (int, string) {
+		if code, diag := checkPassword(password, s.opts.Password); code != ldap.LDAPResultSuccess {
+			return code, diag
+		}
+		if st, _ := s.bindState.Load().(AccountState); st != AccountUsable {
+			return ldap.LDAPResultInvalidCredentials, st.diag()
+		}
+		return ldap.LDAPResultSuccess, ""
+	}
 	var target *entry
 	switch {
 	case strings.Contains(name, "="):
 		norm, err := normDN(name)
 		if err != nil {
-			return ldap.LDAPResultInvalidCredentials, diagBadCreds
+			return ldap.LDAPResultInvalidCredentials, AccountNotFound.diag()
 		}
 		if s.bindNorm != "" && norm == s.bindNorm {
-			return checkPassword(password, s.opts.Password)
+			return service()
 		}
 		target = s.dir.byNorm[norm]
 	case strings.Contains(name, "@"):
 		if strings.EqualFold(name, s.opts.BindDN) {
-			return checkPassword(password, s.opts.Password)
+			return service()
 		}
 		target = s.dir.byUPN(name)
 		if target != nil && s.bindNorm != "" && target.norm == s.bindNorm {
-			return checkPassword(password, s.opts.Password)
+			return service()
 		}
 	}
 	if target == nil {
-		return ldap.LDAPResultInvalidCredentials, diagBadCreds
+		return ldap.LDAPResultInvalidCredentials, AccountNotFound.diag()
 	}
 	pw := target.values("userpassword")
 	if len(pw) == 0 {
@@ -222,12 +234,47 @@ func (s *Server) checkBind(name string, password []byte) (int, string) {
 	if code, diag := checkPassword(password, pw[0]); code != ldap.LDAPResultSuccess {
 		return code, diag
 	}
-	if uac := target.values("useraccountcontrol"); len(uac) > 0 {
-		if n, err := strconv.ParseInt(uac[0], 10, 64); err == nil && n&2 != 0 {
-			return ldap.LDAPResultInvalidCredentials, diagDisabled
-		}
+	if st := accountState(target, time.Now()); st != AccountUsable {
+		return ldap.LDAPResultInvalidCredentials, st.diag()
 	}
 	return ldap.LDAPResultSuccess, ""
+}
+
+// accountState derives the bind state of an entry from its attributes:
+// lockoutTime > 0 is locked (775), userAccountControl bit 0x2 disabled (533),
+// accountExpires in the past expired (701), userAccountControl bit 0x800000
+// (PASSWORD_EXPIRED, which AD computes) a password that has expired (532)
+// and pwdLastSet 0 a password that must be changed (773).
+func accountState(e *entry, now time.Time) AccountState {
+	num := func(name string) (int64, bool) {
+		v := e.values(name)
+		if len(v) == 0 {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v[0]), 10, 64)
+		return n, err == nil
+	}
+	uac, _ := num("useraccountcontrol")
+	if n, ok := num("lockouttime"); ok && n > 0 {
+		return AccountLocked
+	}
+	if uac&0x2 != 0 {
+		return AccountDisabled
+	}
+	if n, ok := num("accountexpires"); ok && n > 0 && n != 0x7FFFFFFFFFFFFFFF {
+		// 100-nanosecond intervals since 1601-01-01 UTC.
+		const epochDiff = 116444736000000000
+		if t := time.Unix((n-epochDiff)/1e7, (n-epochDiff)%1e7*100); t.Before(now) {
+			return AccountExpired
+		}
+	}
+	if uac&0x800000 != 0 {
+		return AccountPasswordExpired
+	}
+	if n, ok := num("pwdlastset"); ok && n == 0 {
+		return AccountMustChangePassword
+	}
+	return AccountUsable
 }
 
 func checkPassword(got []byte, want string) (int, string) {
@@ -375,6 +422,9 @@ func (c *conn) search(msgID int64, op *ber.Packet, controls []*ber.Packet) error
 	if !c.bound {
 		return fail(&resultError{code: ldap.LDAPResultOperationsError, msg: diagNeedBind})
 	}
+	if req.baseNorm == s.dir.schemaNorm && req.scope == int64(ldap.ScopeBaseObject) {
+		return c.searchSubschema(msgID, req, sel)
+	}
 	if req.paged && req.cookie != "" {
 		c.mu.Lock()
 		ps, ok := c.paged[req.cookie]
@@ -483,6 +533,34 @@ func (c *conn) sendEntries(msgID int64, ps *pagedSearch, n int) error {
 		}
 		c.buf = c.buf[:0]
 	}
+	return nil
+}
+
+// searchSubschema answers a base search of the subschema entry.
+func (c *conn) searchSubschema(msgID int64, req *searchRequest, sel selection) error {
+	s := c.s
+	m, err := s.dir.compileFilter(req.filter)
+	if err != nil {
+		c.buf = appendResult(c.buf, msgID, appSearchDone, ldap.LDAPResultProtocolError, "", err.Error(), "", nil)
+		return nil
+	}
+	s.mu.RLock()
+	e := s.dir.subschemaEntry()
+	matched := m(e)
+	var attrs []outAttr
+	if matched {
+		attrs = s.dir.render(e, sel, s.opts.MaxValRange, req.typesOnly)
+	}
+	s.mu.RUnlock()
+	if matched {
+		c.buf = appendEntry(c.buf, msgID, e.dn, attrs)
+		s.stats.entries.Add(1)
+	}
+	var ctls []control
+	if req.paged {
+		ctls = []control{{oid: pagingOID, value: pagingValue("")}}
+	}
+	c.buf = appendResult(c.buf, msgID, appSearchDone, ldap.LDAPResultSuccess, "", "", "", ctls)
 	return nil
 }
 

@@ -38,6 +38,52 @@ type entry struct {
 	memberNorms []string // normalized member values (groups only)
 	deleted     bool
 	config      bool // lives in the configuration naming context
+	// hidden (x-embedded-hidden) makes the entry invisible to clients; it
+	// still appears in the member values of groups.
+	hidden bool
+	// hiddenAttrs (x-embedded-hidden-attribute) are lower-case names of
+	// attributes clients can neither read nor match in filters.
+	hiddenAttrs []string
+}
+
+// Pseudo-attributes that simulate access control in LDIF fixtures; they are
+// interpreted by New and Add, never stored or returned.
+const (
+	pseudoHidden     = "x-embedded-hidden"
+	pseudoHiddenAttr = "x-embedded-hidden-attribute"
+)
+
+// attrHidden reports whether clients may not see attribute lname of e.
+func (e *entry) attrHidden(lname string) bool {
+	return len(e.hiddenAttrs) > 0 && slices.Contains(e.hiddenAttrs, lname)
+}
+
+// setPseudo applies a pseudo-attribute; ok is false when name is none.
+func (e *entry) setPseudo(name string, vals []string) (ok bool, err error) {
+	switch strings.ToLower(name) {
+	case pseudoHidden:
+		switch {
+		case len(vals) == 0:
+			e.hidden = false
+		case len(vals) == 1 && strings.EqualFold(vals[0], "TRUE"):
+			e.hidden = true
+		case len(vals) == 1 && strings.EqualFold(vals[0], "FALSE"):
+			e.hidden = false
+		default:
+			return true, fmt.Errorf("entry %q: %s must be TRUE or FALSE, got %q", e.dn, pseudoHidden, vals)
+		}
+		return true, nil
+	case pseudoHiddenAttr:
+		e.hiddenAttrs = e.hiddenAttrs[:0:0]
+		for _, v := range vals {
+			if !validAttrDesc(v) || strings.HasPrefix(strings.ToLower(v), "x-embedded-") {
+				return true, fmt.Errorf("entry %q: %s: %q is not an attribute name", e.dn, pseudoHiddenAttr, v)
+			}
+			e.hiddenAttrs = append(e.hiddenAttrs, strings.ToLower(v))
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 func (e *entry) get(lname string) *attribute {
@@ -96,6 +142,8 @@ type directory struct {
 	usn        int64
 	nextRID    uint32
 	usedRIDs   map[uint32]bool
+	attrNames  map[string]string // lower-case -> name of every attribute ever stored (for the schema)
+	schemaNorm string            // normalized DN of the subschema entry
 }
 
 // normDN returns the canonical form of a DN: types and values lower-cased,
@@ -221,6 +269,7 @@ func newDirectory(in []*ldap.Entry, baseDN, domainSID string) (*directory, error
 		usn:       firstUSN,
 		nextRID:   firstRID,
 		usedRIDs:  make(map[uint32]bool),
+		attrNames: make(map[string]string),
 	}
 	given := make([]*entry, 0, len(in))
 	defined := make(map[string]bool, len(in))
@@ -291,6 +340,12 @@ func fromLDAPEntry(le *ldap.Entry) (*entry, error) {
 		} else {
 			vals = slices.Clone(a.Values)
 		}
+		if pseudo, err := e.setPseudo(a.Name, vals); pseudo {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if len(vals) == 0 {
 			continue
 		}
@@ -347,6 +402,7 @@ func (d *directory) setBase(baseDN string, given []*entry) error {
 	}
 	d.base, d.baseNorm, d.realm = baseDN, norm, strings.Join(labels, ".")
 	d.configNorm, _ = normDN("CN=Configuration," + baseDN)
+	d.schemaNorm, _ = normDN(subschemaRDN + baseDN)
 	return nil
 }
 
@@ -527,6 +583,9 @@ func (d *directory) insert(e *entry) error {
 	if err := d.setMembers(e, e.values("member")); err != nil {
 		return err
 	}
+	for _, a := range e.attrs {
+		d.noteAttribute(a.name)
+	}
 	d.entries = append(d.entries, e)
 	d.byNorm[e.norm] = e
 	return nil
@@ -570,8 +629,12 @@ func (d *directory) memberOfValues(e *entry) []string {
 	return out
 }
 
-// values returns the values of an attribute including computed ones.
+// values returns the values of an attribute including computed ones, as a
+// client sees them (none for a hidden attribute).
 func (d *directory) values(e *entry, lname string) []string {
+	if e.attrHidden(lname) {
+		return nil
+	}
 	if lname == "memberof" {
 		return d.memberOfValues(e)
 	}
@@ -604,6 +667,9 @@ func (d *directory) replace(dn, attr string, vals []string) error {
 	if err != nil {
 		return err
 	}
+	if pseudo, err := e.setPseudo(attr, vals); pseudo {
+		return err
+	}
 	lname := strings.ToLower(attr)
 	if readOnly(lname) {
 		return fmt.Errorf("attribute %s of %q is maintained by the directory", attr, dn)
@@ -617,6 +683,9 @@ func (d *directory) replace(dn, attr string, vals []string) error {
 		attr = old.name
 	}
 	e.set(attr, slices.Clone(vals))
+	if len(vals) > 0 {
+		d.noteAttribute(attr)
+	}
 	e.set("uSNChanged", []string{d.bumpUSN()})
 	return nil
 }

@@ -105,7 +105,7 @@ func (d *directory) compileFilter(p *ber.Packet) (matcher, error) {
 	case ldap.FilterPresent:
 		lname := strings.ToLower(string(rawBytes(p)))
 		if lname == "objectclass" {
-			return func(*entry) bool { return true }, nil
+			return func(e *entry) bool { return !e.attrHidden(lname) }, nil
 		}
 		return func(e *entry) bool { return len(d.values(e, lname)) > 0 }, nil
 	case ldap.FilterEqualityMatch, ldap.FilterApproxMatch, ldap.FilterGreaterOrEqual, ldap.FilterLessOrEqual:
@@ -169,9 +169,12 @@ func (d *directory) equality(lname, val string) (matcher, error) {
 		}
 		switch lname {
 		case "member":
-			return func(e *entry) bool { return slices.Contains(e.memberNorms, want) }, nil
+			return func(e *entry) bool { return !e.attrHidden(lname) && slices.Contains(e.memberNorms, want) }, nil
 		case "memberof":
 			return func(e *entry) bool {
+				if e.attrHidden(lname) {
+					return false
+				}
 				for _, g := range d.memberOf[e.norm] {
 					if g.norm == want && !g.deleted {
 						return true
@@ -318,6 +321,9 @@ func (d *directory) extensible(p *ber.Packet) (matcher, error) {
 // links of attribute lname transitively (LDAP_MATCHING_RULE_IN_CHAIN).
 func (d *directory) inChain(e *entry, lname, target string) bool {
 	next := func(x *entry) []string {
+		if x.attrHidden(lname) || x.hidden && x != e {
+			return nil
+		}
 		switch lname {
 		case "member":
 			return x.memberNorms

@@ -17,6 +17,13 @@ import (
 // change types and URL values ("attr:< file") are errors. Values of the same
 // attribute are gathered in one EntryAttribute in order, with both Values
 // and ByteValues set. Errors name the line.
+//
+// Two pseudo-attributes simulate access control and are passed through
+// like any other attribute, to be interpreted by New and Server.Add (see the
+// package documentation): "x-embedded-hidden: TRUE" makes the entry
+// invisible to the bind account while groups still list it as a member, and
+// "x-embedded-hidden-attribute: NAME" (repeatable) makes attribute NAME of
+// the entry unreadable and unmatchable. Neither is ever returned to a client.
 func ParseLDIF(r io.Reader) ([]*ldap.Entry, error) {
 	lines, err := unfoldLDIF(r)
 	if err != nil {

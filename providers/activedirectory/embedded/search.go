@@ -13,6 +13,7 @@ type valueRange struct{ lo, hi int }
 // selection is the parsed attribute list of a search request.
 type selection struct {
 	all    bool                  // "*" or an empty list
+	admin  bool                  // ignore x-embedded-hidden-attribute (Server.Entry)
 	names  map[string]bool       // lower-case names requested plainly
 	ranges map[string]valueRange // lower-case names requested with ;range=
 }
@@ -82,7 +83,7 @@ func (d *directory) render(e *entry, sel selection, maxVal int, typesOnly bool) 
 func (d *directory) renderCounting(e *entry, sel selection, maxVal int, typesOnly bool, ranged *int) []outAttr {
 	out := make([]outAttr, 0, len(e.attrs)+1)
 	emit := func(name, lname string, vals []string) {
-		if len(vals) == 0 {
+		if len(vals) == 0 || !sel.admin && e.attrHidden(lname) {
 			return
 		}
 		r, hasRange := sel.ranges[lname]
@@ -142,7 +143,7 @@ func rangeSlice(name string, vals []string, r valueRange, maxVal int) outAttr {
 // under the read lock.
 func (d *directory) find(baseNorm string, scope int64, m matcher) ([]*entry, error) {
 	if baseNorm != "" {
-		if _, ok := d.byNorm[baseNorm]; !ok {
+		if b, ok := d.byNorm[baseNorm]; !ok || b.hidden {
 			return nil, &resultError{code: ldap.LDAPResultNoSuchObject,
 				msg: "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT), data 0, best match of:\n\t'" + d.base + "'\n"}
 		}
@@ -151,7 +152,7 @@ func (d *directory) find(baseNorm string, scope int64, m matcher) ([]*entry, err
 	suffix := "," + baseNorm
 	var out []*entry
 	for _, e := range d.entries {
-		if e.config != inConfig {
+		if e.config != inConfig || e.hidden {
 			continue
 		}
 		switch scope {
@@ -184,6 +185,7 @@ func (d *directory) rootDSE() *entry {
 	set("rootDomainNamingContext", d.base)
 	set("configurationNamingContext", "CN=Configuration,"+d.base)
 	set("schemaNamingContext", "CN=Schema,CN=Configuration,"+d.base)
+	set("subschemaSubentry", subschemaRDN+d.base)
 	set("namingContexts", d.base, "CN=Configuration,"+d.base, "CN=Schema,CN=Configuration,"+d.base)
 	set("dsServiceName", d.serviceDN())
 	set("serverName", "CN=DC1,CN=Servers,CN=Default-First-Site-Name,CN=Sites,CN=Configuration,"+d.base)

@@ -48,6 +48,12 @@ type Options struct {
 	// RequireSecureBind refuses simple binds on connections without TLS with
 	// strongAuthRequired (8), as a hardened DC does.
 	RequireSecureBind bool
+	// BindAccountState, when set, makes binds of the service account
+	// (BindDN) with the right password fail the way AD refuses an account in
+	// that state: invalidCredentials (49) with the AcceptSecurityContext
+	// diagnostic carrying the state's sub-code. SetBindAccountState changes
+	// it while the server runs.
+	BindAccountState AccountState
 	// Logger receives connection-level diagnostics; nil discards them.
 	Logger *slog.Logger
 }
@@ -108,6 +114,7 @@ type Server struct {
 
 	stats     counters
 	cookieSeq atomic.Uint64
+	bindState atomic.Value // AccountState of the service account
 
 	lmu       sync.Mutex // guards listeners, conns, closed
 	listeners []net.Listener
@@ -132,7 +139,11 @@ func New(entries []*ldap.Entry, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build directory: %w", err)
 	}
+	if !opts.BindAccountState.valid() {
+		return nil, fmt.Errorf("unknown BindAccountState %q", opts.BindAccountState)
+	}
 	s := &Server{opts: opts, log: opts.Logger, dir: dir, conns: make(map[*conn]struct{})}
+	s.bindState.Store(opts.BindAccountState)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -276,7 +287,8 @@ func (s *Server) Delete(dn string) error {
 }
 
 // Entry returns a copy of the entry dn with computed attributes (memberOf),
-// or nil when it does not exist.
+// or nil when it does not exist. It is the directory's own view: hidden
+// entries and hidden attributes (x-embedded-hidden, ...) are included.
 func (s *Server) Entry(dn string) *ldap.Entry {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -285,10 +297,52 @@ func (s *Server) Entry(dn string) *ldap.Entry {
 		return nil
 	}
 	out := &ldap.Entry{DN: e.dn}
-	for _, a := range s.dir.render(e, selection{all: true}, 0, false) {
+	for _, a := range s.dir.render(e, selection{all: true, admin: true}, 0, false) {
 		out.Attributes = append(out.Attributes, ldap.NewEntryAttribute(a.name, a.vals))
 	}
 	return out
+}
+
+// AccountState is the state of an account as AD's bind sees it, named by
+// the sub-code AD reports in the diagnostic message of an invalidCredentials
+// bind ("... AcceptSecurityContext error, data 775, v4563").
+type AccountState string
+
+// Account states. AccountUsable ("") binds normally.
+const (
+	AccountUsable             AccountState = ""
+	AccountNotFound           AccountState = "525" // no such user
+	AccountLogonHours         AccountState = "530" // not permitted to log on at this time
+	AccountWorkstation        AccountState = "531" // not permitted to log on from this workstation
+	AccountPasswordExpired    AccountState = "532"
+	AccountDisabled           AccountState = "533"
+	AccountExpired            AccountState = "701"
+	AccountMustChangePassword AccountState = "773"
+	AccountLocked             AccountState = "775"
+)
+
+func (a AccountState) valid() bool {
+	switch a {
+	case AccountUsable, AccountNotFound, AccountLogonHours, AccountWorkstation, AccountPasswordExpired,
+		AccountDisabled, AccountExpired, AccountMustChangePassword, AccountLocked:
+		return true
+	}
+	return false
+}
+
+// diag is AD's diagnostic message for a bind refused in this state.
+func (a AccountState) diag() string {
+	return "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data " + string(a) + ", v4563"
+}
+
+// SetBindAccountState changes Options.BindAccountState while the server
+// runs; the next bind of the service account sees it.
+func (s *Server) SetBindAccountState(a AccountState) error {
+	if !a.valid() {
+		return fmt.Errorf("unknown account state %q", a)
+	}
+	s.bindState.Store(a)
+	return nil
 }
 
 // Stats returns a snapshot of the counters.

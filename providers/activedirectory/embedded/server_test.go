@@ -20,6 +20,11 @@ func bindFixture() []*ldap.Entry {
 		user("Pat Doe", map[string][]string{"userPrincipalName": {"pat@corp.example.com"}, "userPassword": {"pat-pw"}}),
 		user("Old Timer", map[string][]string{"userPassword": {"old-pw"}, "userAccountControl": {"514"}}),
 		user("No Password", nil),
+		user("Locked Out", map[string][]string{"userPassword": {"lock-pw"}, "lockoutTime": {"133000000000000000"}}),
+		user("Pw Expired", map[string][]string{"userPassword": {"exp-pw"}, "userAccountControl": {"8389120"}}), // 512|0x800000
+		user("Acct Expired", map[string][]string{"userPassword": {"acct-pw"}, "accountExpires": {"130000000000000000"}}),
+		user("Acct Future", map[string][]string{"userPassword": {"fut-pw"}, "accountExpires": {"9000000000000000000"}}),
+		user("Must Change", map[string][]string{"userPassword": {"must-pw"}, "pwdLastSet": {"0"}}),
 	}
 }
 
@@ -40,8 +45,15 @@ func TestBind(t *testing.T) {
 		"user with wrong password":        {name: peopleDN("Pat Doe"), password: testPassword, wantCode: ldap.LDAPResultInvalidCredentials},
 		"disabled user":                   {name: peopleDN("Old Timer"), password: "old-pw", wantCode: ldap.LDAPResultInvalidCredentials, wantDiag: "data 533"},
 		"user without password":           {name: peopleDN("No Password"), password: "x", wantCode: ldap.LDAPResultInvalidCredentials},
-		"unknown UPN":                     {name: "ghost@corp.example.com", password: "x", wantCode: ldap.LDAPResultInvalidCredentials},
+		"unknown UPN":                     {name: "ghost@corp.example.com", password: "x", wantCode: ldap.LDAPResultInvalidCredentials, wantDiag: "data 525"},
+		"unknown DN":                      {name: peopleDN("Ghost"), password: "x", wantCode: ldap.LDAPResultInvalidCredentials, wantDiag: "data 525"},
 		"garbage name":                    {name: "=,=", password: "x", wantCode: ldap.LDAPResultInvalidCredentials},
+		"locked out":                      {name: peopleDN("Locked Out"), password: "lock-pw", wantCode: ldap.LDAPResultInvalidCredentials, wantDiag: "data 775"},
+		"password expired":                {name: peopleDN("Pw Expired"), password: "exp-pw", wantCode: ldap.LDAPResultInvalidCredentials, wantDiag: "data 532"},
+		"account expired":                 {name: peopleDN("Acct Expired"), password: "acct-pw", wantCode: ldap.LDAPResultInvalidCredentials, wantDiag: "data 701"},
+		"account expiring in the future":  {name: peopleDN("Acct Future"), password: "fut-pw"},
+		"must change password":            {name: peopleDN("Must Change"), password: "must-pw", wantCode: ldap.LDAPResultInvalidCredentials, wantDiag: "data 773"},
+		"locked out, wrong password":      {name: peopleDN("Locked Out"), password: "nope", wantCode: ldap.LDAPResultInvalidCredentials, wantDiag: "data 52e"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
