@@ -308,7 +308,7 @@ func (r *Reader) dial(ctx context.Context, ep endpoint) (*ldap.Conn, *limitConn,
 	}
 	if err != nil {
 		_ = conn.Close()
-		return nil, nil, fmt.Errorf("binding to %s as %s: %w", ep.raw, r.cfg.BindDN, err)
+		return nil, nil, bindError(ep.raw, r.cfg.BindDN, err)
 	}
 	conn.SetTimeout(0)
 	return conn, lim, nil
@@ -352,7 +352,9 @@ func startTLS(ctx context.Context, raw net.Conn, tc *tls.Config, timeout time.Du
 }
 
 // connect tries every URL in order and returns the first bound connection.
-// Wrong credentials stop the failover: another DC would refuse them too.
+// A bind refused for a reason no retry can fix (wrong credentials, an
+// account state, a demand for encryption) stops the failover: another DC
+// would refuse it too, and every attempt counts towards a lockout.
 func (r *Reader) connect(ctx context.Context) error {
 	var errs []error
 	for _, ep := range r.endpoints {
@@ -362,7 +364,8 @@ func (r *Reader) connect(ctx context.Context) error {
 			return nil
 		}
 		errs = append(errs, err)
-		if ctx.Err() != nil || ldap.IsErrorAnyOf(err, ldap.LDAPResultInvalidCredentials, ldap.LDAPResultStrongAuthRequired, ldap.LDAPResultConfidentialityRequired) {
+		if ctx.Err() != nil || ldap.IsErrorAnyOf(err, ldap.LDAPResultInvalidCredentials, ldap.LDAPResultStrongAuthRequired,
+			ldap.LDAPResultConfidentialityRequired, ldap.LDAPResultInappropriateAuthentication, ldap.LDAPResultInsufficientAccessRights) {
 			break
 		}
 		r.log.Warn("directory server unavailable, trying the next one", "url", ep.raw, "error", err)

@@ -79,7 +79,7 @@ type Reader struct {
 func New(cfg Config) (*Reader, error) {
 	eps, tc, err := cfg.prepare()
 	if err != nil {
-		return nil, err
+		return nil, invalid(err)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -116,10 +116,11 @@ func (r *Reader) Close() error {
 }
 
 // Ping connects, binds, reads the rootDSE and checks that BaseDN exists.
+// Its error is an *Error.
 func (r *Reader) Ping(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.withConn(ctx, func(conn *ldap.Conn) error {
+	return classify(r.withConn(ctx, func(conn *ldap.Conn) error {
 		var st ReadStats
 		if _, err := r.baseRead(ctx, conn, "", []string{attrHighestCommitted}, &st); err != nil {
 			return fmt.Errorf("reading rootDSE: %w", err)
@@ -129,10 +130,10 @@ func (r *Reader) Ping(ctx context.Context) error {
 			return err
 		}
 		if e == nil {
-			return fmt.Errorf("baseDN %s does not exist or is not visible to %s", r.cfg.BaseDN, r.cfg.BindDN)
+			return invalid(fmt.Errorf("baseDN %s does not exist or is not visible to %s", r.cfg.BaseDN, r.cfg.BindDN))
 		}
 		return nil
-	})
+	}))
 }
 
 // Query says which groups to resolve and which user attributes to read.
@@ -287,16 +288,17 @@ func validAttr(s string) bool {
 }
 
 // Read resolves each group's user members (transitively when Nested) and
-// reads their attributes. Any failure, on any page, fails the whole read.
+// reads their attributes. Any failure, on any page, fails the whole read;
+// the error is an *Error.
 func (r *Reader) Read(ctx context.Context, q Query) (*Result, error) {
 	for _, g := range q.Groups {
 		if _, err := ldap.ParseDN(g.DN); err != nil {
-			return nil, fmt.Errorf("group %q is not a valid DN: %w", g.DN, err)
+			return nil, invalid(fmt.Errorf("group %q is not a valid DN: %w", g.DN, err))
 		}
 	}
 	for _, a := range q.Attributes {
 		if !validAttr(a) {
-			return nil, fmt.Errorf("attribute name %q is not valid", a)
+			return nil, invalid(fmt.Errorf("attribute name %q is not valid", a))
 		}
 	}
 	r.mu.Lock()
@@ -308,7 +310,7 @@ func (r *Reader) Read(ctx context.Context, q Query) (*Result, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading the directory: %w", err)
+		return nil, classify(fmt.Errorf("reading the directory: %w", err))
 	}
 	return res, nil
 }
@@ -602,11 +604,11 @@ func attrValues(lowerName string, a *ldap.EntryAttribute) ([]string, error) {
 // Lookup finds user accounts by SID, for telling a user deleted from AD
 // from one that left the mapped groups. It searches in batches of 100 SIDs
 // (binary objectSid assertions, every byte escaped). The map is keyed by the
-// SID as given; SIDs not found are absent.
+// SID as given; SIDs not found are absent. The error is an *Error.
 func (r *Reader) Lookup(ctx context.Context, sids []string, attrs []string) (map[string]*User, error) {
 	for _, a := range attrs {
 		if !validAttr(a) {
-			return nil, fmt.Errorf("attribute name %q is not valid", a)
+			return nil, invalid(fmt.Errorf("attribute name %q is not valid", a))
 		}
 	}
 	byCanon := map[string]string{} // canonical SID -> SID as given
@@ -614,7 +616,7 @@ func (r *Reader) Lookup(ctx context.Context, sids []string, attrs []string) (map
 	for _, s := range sids {
 		b, err := ParseSID(s)
 		if err != nil {
-			return nil, err
+			return nil, invalid(err)
 		}
 		c, _ := FormatSID(b)
 		if _, dup := byCanon[c]; dup {
@@ -656,7 +658,7 @@ func (r *Reader) Lookup(ctx context.Context, sids []string, attrs []string) (map
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("looking up users by sid: %w", err)
+		return nil, classify(fmt.Errorf("looking up users by sid: %w", err))
 	}
 	return out, nil
 }
