@@ -2,6 +2,7 @@ package activedirectory
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/url"
@@ -71,13 +72,14 @@ func runConformance(t *testing.T, env conformanceEnv) {
 			t.Fatal(err)
 		}
 		type groupView struct {
-			Exists  bool
-			Members []string
-			Via     map[string][]string
+			Exists     bool
+			Members    []string
+			Via        map[string][]string
+			Unresolved []Unresolved
 		}
 		got := map[string]groupView{}
 		for k, g := range res.Groups {
-			v := groupView{Exists: g.Exists, Members: g.Members, Via: map[string][]string{}}
+			v := groupView{Exists: g.Exists, Members: g.Members, Via: map[string][]string{}, Unresolved: g.Unresolved}
 			for m, chain := range g.Via {
 				v.Via[m] = normAll(chain...)
 			}
@@ -102,8 +104,10 @@ func runConformance(t *testing.T, env conformanceEnv) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("groups (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff(sorted(fx.contact, fx.mid), sorted(res.Unresolved...)); diff != "" {
-			t.Errorf("unresolved (-want +got):\n%s", diff)
+		// The contact (in G-Top) and G-Mid (in the non-nested G-Flat) are
+		// readable non-users: read once each, not unresolved.
+		if res.Stats.MemberReads != 2 {
+			t.Errorf("member reads = %d, want 2 (the contact and G-Mid)", res.Stats.MemberReads)
 		}
 
 		type userView struct {
@@ -160,6 +164,180 @@ func runConformance(t *testing.T, env conformanceEnv) {
 		})
 	})
 
+	t.Run("UnreadableAndOutsideMembers", func(t *testing.T) {
+		// Issue 8 item 6, R30: members the bind account cannot read, or
+		// that lie outside baseDN, are reported per group, never dropped.
+		r := newReader(t, env.cfg)
+		res, err := r.Read(ctx, Query{
+			Groups:     []GroupQuery{{DN: fx.partial, Nested: true}, {DN: fx.partialSub}, {DN: fx.top, Nested: true}},
+			Attributes: []string{"mail"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		type unresolvedView struct {
+			DN     string
+			Reason UnresolvedReason
+			Via    []string
+		}
+		view := func(g *Group) (members []string, unresolved []unresolvedView) {
+			for _, u := range g.Unresolved {
+				unresolved = append(unresolved, unresolvedView{NormalizeDN(u.DN), u.Reason, normAll(u.Via...)})
+			}
+			return g.Members, unresolved
+		}
+		n := NormalizeDN
+		sorted := func(dns ...string) []string { s := normAll(dns...); slices.Sort(s); return s }
+		sortedU := func(us ...unresolvedView) []unresolvedView {
+			slices.SortFunc(us, func(a, b unresolvedView) int { return strings.Compare(a.DN, b.DN) })
+			return us
+		}
+		for _, tt := range []struct {
+			group          string
+			wantMembers    []string
+			wantUnresolved []unresolvedView
+		}{
+			{fx.partial, sorted(fx.alice, fx.sidless, fx.bob), sortedU(
+				unresolvedView{n(fx.hiddenGroup), UnresolvedUnreadable, normAll(fx.partial)},
+				unresolvedView{n(fx.hidden), UnresolvedUnreadable, normAll(fx.partial, fx.partialSub)},
+				unresolvedView{n(fx.outside), UnresolvedOutsideBase, normAll(fx.partial)},
+			)},
+			{fx.partialSub, sorted(fx.bob), []unresolvedView{{n(fx.hidden), UnresolvedUnreadable, normAll(fx.partialSub)}}},
+			{fx.top, sorted(fx.alice, fx.bob, fx.carol, fx.obrien, fx.expired), nil},
+		} {
+			members, unresolved := view(res.Groups[tt.group])
+			if diff := cmp.Diff(tt.wantMembers, members); diff != "" {
+				t.Errorf("%s members (-want +got):\n%s", tt.group, diff)
+			}
+			if diff := cmp.Diff(tt.wantUnresolved, unresolved); diff != "" {
+				t.Errorf("%s unresolved (-want +got):\n%s", tt.group, diff)
+			}
+		}
+		// The contact, G-Hidden and Hidden Hannah get one base read each;
+		// Olga, outside baseDN, is never read.
+		if res.Stats.MemberReads != 3 {
+			t.Errorf("member reads = %d, want 3", res.Stats.MemberReads)
+		}
+		if _, ok := res.Users[n(fx.outside)]; ok {
+			t.Error("the member outside baseDN was read")
+		}
+		// A user whose objectSid is unreadable is a user without a SID.
+		sam := res.Users[n(fx.sidless)]
+		if sam == nil {
+			t.Fatal("the user with an unreadable objectSid is missing")
+		}
+		if sam.SID != "" || sam.Attr("objectSid") != nil || !guidRE.MatchString(sam.GUID) || sam.Attr("mail")[0] != "sam@example.test" {
+			t.Errorf("user with an unreadable objectSid: SID %q objectSid %v GUID %q mail %v", sam.SID, sam.Attr("objectSid"), sam.GUID, sam.Attr("mail"))
+		}
+		for _, u := range res.Groups[fx.partial].Unresolved {
+			if !strings.Contains(u.String(), u.DN) || u.Explanation() == "" {
+				t.Errorf("Unresolved %v renders as %q", u, u.String())
+			}
+		}
+
+		t.Run("NotNested", func(t *testing.T) {
+			res, err := r.Read(ctx, Query{Groups: []GroupQuery{{DN: fx.partial}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			members, unresolved := view(res.Groups[fx.partial])
+			if diff := cmp.Diff(sorted(fx.alice, fx.sidless), members); diff != "" {
+				t.Errorf("members (-want +got):\n%s", diff)
+			}
+			want := sortedU(
+				unresolvedView{n(fx.hiddenGroup), UnresolvedUnreadable, normAll(fx.partial)},
+				unresolvedView{n(fx.outside), UnresolvedOutsideBase, normAll(fx.partial)},
+			)
+			if diff := cmp.Diff(want, unresolved); diff != "" {
+				t.Errorf("unresolved (-want +got):\n%s", diff)
+			}
+		})
+
+		t.Run("BaseDNIsOneOU", func(t *testing.T) {
+			// Read with baseDN narrowed to the users' OU: the mapped group
+			// is still read, but every member outside the OU is outside_base.
+			cfg := env.cfg
+			cfg.BaseDN = "OU=Users," + fx.base
+			res, err := newReader(t, cfg).Read(ctx, Query{Groups: []GroupQuery{{DN: fx.special}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(sorted(fx.alice, fx.obrien), res.Groups[fx.special].Members); diff != "" {
+				t.Errorf("members (-want +got):\n%s", diff)
+			}
+			cfg.BaseDN = "OU=Big," + fx.base
+			res, err = newReader(t, cfg).Read(ctx, Query{Groups: []GroupQuery{{DN: fx.special}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, unresolved := view(res.Groups[fx.special])
+			want := sortedU(
+				unresolvedView{n(fx.alice), UnresolvedOutsideBase, normAll(fx.special)},
+				unresolvedView{n(fx.obrien), UnresolvedOutsideBase, normAll(fx.special)},
+			)
+			if diff := cmp.Diff(want, unresolved); diff != "" {
+				t.Errorf("unresolved (-want +got):\n%s", diff)
+			}
+			if len(res.Groups[fx.special].Members) != 0 || res.Stats.MemberReads != 0 {
+				t.Errorf("members %v, member reads %d, want none", res.Groups[fx.special].Members, res.Stats.MemberReads)
+			}
+		})
+	})
+
+	t.Run("Schema", func(t *testing.T) {
+		r := newReader(t, env.cfg)
+		res, err := r.Read(ctx, Query{Groups: []GroupQuery{{DN: fx.special}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := r.Schema(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, schema := range map[string]*Schema{"Result.Schema": res.Schema, "Reader.Schema": s} {
+			for _, a := range []string{"title", "TITLE", "mail", "givenName", "sn", "department", "employeeID", "objectSid", "memberOf", "userPrincipalName", "2.5.4.12", "member;range=0-*"} {
+				if !schema.HasAttribute(a) {
+					t.Errorf("%s: HasAttribute(%q) = false", name, a)
+				}
+			}
+			for _, a := range []string{"titel", "x-embedded-hidden", "", "mial"} {
+				if schema.HasAttribute(a) {
+					t.Errorf("%s: HasAttribute(%q) = true", name, a)
+				}
+			}
+			if got := schema.Suggest("titel"); !slices.Contains(got, "title") {
+				t.Errorf("%s: Suggest(titel) = %v, want title among them", name, got)
+			}
+			if got := schema.Suggest("departmnet"); len(got) == 0 || got[0] != "department" {
+				t.Errorf("%s: Suggest(departmnet) = %v, want department first", name, got)
+			}
+		}
+	})
+
+	t.Run("BindRefusals", func(t *testing.T) {
+		for code, dn := range fx.binders {
+			t.Run("data "+code, func(t *testing.T) {
+				cfg := env.cfg
+				cfg.BindDN, cfg.Password = dn, fixtureBindPassword
+				err := newReader(t, cfg).Ping(ctx)
+				if code == "" {
+					if err != nil {
+						t.Fatalf("usable account: %v", err)
+					}
+					cfg.Password = "Canary-Wr0ng-Passw0rd"
+					code, err = "52e", newReader(t, cfg).Ping(ctx)
+				}
+				var e *Error
+				if !errors.As(err, &e) || e.Subcode != code || !e.Terminal() || e.Reason == "" || !strings.Contains(err.Error(), e.Reason) {
+					t.Fatalf("err = %v, want a terminal *Error with sub-code %s in plain words", err, code)
+				}
+				if strings.Contains(err.Error(), cfg.Password) {
+					t.Errorf("error %q contains the password", err)
+				}
+			})
+		}
+	})
+
 	t.Run("NotNested", func(t *testing.T) {
 		res, err := newReader(t, env.cfg).Read(ctx, Query{Groups: []GroupQuery{{DN: fx.top}}})
 		if err != nil {
@@ -202,11 +380,11 @@ func runConformance(t *testing.T, env conformanceEnv) {
 		if env.forcedRanging && st.RangeRequests == 0 {
 			t.Errorf("server forces ranging but no range request was made: %+v", st)
 		}
-		// rootDSE + group (+ ranges) + one paged user search.
-		if want := 3 + st.RangeRequests; st.Searches != want {
+		// rootDSE + schema + group (+ ranges) + one paged user search.
+		if want := 4 + st.RangeRequests; st.Searches != want {
 			t.Errorf("searches = %d, want %d (%+v)", st.Searches, want, st)
 		}
-		if maxPages := 2 + st.RangeRequests + (fx.bigN+999)/1000 + 1; st.Pages > maxPages {
+		if maxPages := 3 + st.RangeRequests + (fx.bigN+999)/1000 + 1; st.Pages > maxPages {
 			t.Errorf("pages = %d, want at most %d (%+v)", st.Pages, maxPages, st)
 		}
 	})

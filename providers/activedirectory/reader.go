@@ -151,18 +151,18 @@ type GroupQuery struct {
 	Nested bool   // include members of nested groups, transitively
 }
 
-// Result is a complete, consistent read. Read never returns a partial one.
+// Result is a complete, consistent read. Read never returns a partial one:
+// what it could not read is either a failed Read or, for members, listed in
+// Group.Unresolved.
 type Result struct {
 	Groups     map[string]*Group // keyed by the DN exactly as given in the GroupQuery
 	Users      map[string]*User  // keyed by normalized DN (see NormalizeDN)
 	Stats      ReadStats         // work done
 	HighestUSN string            // rootDSE highestCommittedUSN read before the read; "" if unavailable
 	Server     string            // URL of the server that answered (USN watermarks are per server)
-	// Unresolved lists member DNs (display form, sorted) that are neither
-	// groups nor user accounts in BaseDN: contacts, foreign security
-	// principals, objects outside BaseDN, or nested groups outside BaseDN.
-	Unresolved []string
-	// Schema: see contract_stub.go (TEMPORARY).
+	// Schema holds the attribute types the directory defines, read once per
+	// Read from the subschema entry on the same connection. Read fails when
+	// it cannot be read, so it is never nil in a Result from Read.
 	Schema *Schema
 }
 
@@ -178,8 +178,58 @@ type Group struct {
 	// chain of length 1 means a direct member. Chains are shortest paths;
 	// members of one group share its chain, so callers must not modify it.
 	Via map[string][]string
-	// Unresolved: see contract_stub.go (TEMPORARY).
+	// Unresolved lists the members (transitively when Nested) that the read
+	// could not resolve to a user account, sorted by normalized DN. Members
+	// that are readable but are not user accounts (contacts, foreign
+	// security principals, computers, non-nested groups) are not listed. A
+	// nested group the bind account cannot read is itself listed: its
+	// members are unknown.
 	Unresolved []Unresolved
+}
+
+// Unresolved is a member of a mapped group that the read could not resolve.
+type Unresolved struct {
+	DN     string           // display form, as the group lists it
+	Reason UnresolvedReason // why it is unresolved
+	Via    []string         // group chain from the mapped group, like Group.Via
+}
+
+// UnresolvedReason says why a member is unresolved.
+type UnresolvedReason string
+
+// Reasons for an unresolved member.
+const (
+	// UnresolvedUnreadable: listed as a member but the directory returned
+	// nothing for it: the bind account cannot read it (or, rarely, it no
+	// longer exists).
+	UnresolvedUnreadable UnresolvedReason = "unreadable"
+	// UnresolvedOutsideBase: outside baseDN, so never read.
+	UnresolvedOutsideBase UnresolvedReason = "outside_base"
+)
+
+// Explanation says in plain words why a member with this reason is
+// unresolved and how to fix it.
+func (r UnresolvedReason) Explanation() string {
+	switch r {
+	case UnresolvedUnreadable:
+		return "the directory returned nothing for it: the bind account cannot read it (or it no longer exists); " +
+			"grant the bind account read access to it, or remove it from the group"
+	case UnresolvedOutsideBase:
+		return "it is outside baseDN, so it was not read; widen baseDN to include it, or remove it from the group"
+	}
+	return "it could not be resolved (" + string(r) + ")"
+}
+
+// Explanation is u.Reason.Explanation.
+func (u Unresolved) Explanation() string { return u.Reason.Explanation() }
+
+// String renders the member, how it is reached and the explanation.
+func (u Unresolved) String() string {
+	via := ""
+	if len(u.Via) > 1 {
+		via = " (via " + strings.Join(u.Via[1:], " > ") + ")"
+	}
+	return u.DN + via + ": " + u.Explanation()
 }
 
 // User is one user account.
@@ -324,15 +374,19 @@ type walk struct {
 }
 
 func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result, error) {
-	res := &Result{Groups: map[string]*Group{}, Users: map[string]*User{}, Server: r.url, Schema: &Schema{}}
+	res := &Result{Groups: map[string]*Group{}, Users: map[string]*User{}, Server: r.url}
 	st := &res.Stats
-	root, err := r.baseRead(ctx, conn, "", []string{attrHighestCommitted}, st)
+	root, err := r.baseRead(ctx, conn, "", []string{attrHighestCommitted, attrSubschemaSubentry}, st)
 	if err != nil {
 		return nil, fmt.Errorf("reading rootDSE: %w", err)
 	}
 	if root != nil {
 		res.HighestUSN = root.GetEqualFoldAttributeValue(attrHighestCommitted)
 	}
+	if res.Schema, err = r.readSchema(ctx, conn, root, st); err != nil {
+		return nil, fmt.Errorf("reading the schema: %w", err)
+	}
+	baseNorm := NormalizeDN(r.cfg.BaseDN)
 
 	// Which DNs are groups (only needed to expand nesting).
 	isGroup := map[string]bool{}
@@ -414,12 +468,32 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 
 	// Read the candidate users: one paged search per groupsPerFilter
 	// reachable groups, matched back to the member lists by normalized DN.
+	// Candidates outside baseDN are never read.
 	attrs := userAttrs(q.Attributes)
 	table := newAttrTable(q.Attributes)
-	resolved := map[string]bool{}
-	collect := func(e *ldap.Entry) error {
+	reasons := map[string]UnresolvedReason{} // candidate norm -> why it is unresolved
+	for n := range candidates {
+		if !inBase(n, baseNorm) {
+			reasons[n] = UnresolvedOutsideBase
+		}
+	}
+	resolved := map[string]bool{} // candidates the directory returned (users or not)
+	// take records a returned candidate: a user account (objectClass user,
+	// not computer) becomes a User, another readable entry is ignored. An
+	// entry whose objectClass is unknown (the search did not ask for it or
+	// the bind account cannot read it) counts as a user only when the
+	// search filtered on objectClass=user; otherwise it stays unresolved.
+	take := func(e *ldap.Entry, filteredUsers bool) error {
 		n := NormalizeDN(e.DN)
-		if _, ok := candidates[n]; !ok || resolved[n] {
+		if _, ok := candidates[n]; !ok || resolved[n] || reasons[n] != "" {
+			return nil
+		}
+		classes := e.GetEqualFoldAttributeValues("objectClass")
+		switch {
+		case len(classes) == 0 && !filteredUsers:
+			return nil
+		case len(classes) > 0 && (!hasFold(classes, "user") || hasFold(classes, "computer")):
+			resolved[n] = true // readable, not a user account
 			return nil
 		}
 		resolved[n] = true
@@ -432,6 +506,7 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 		}
 		return nil
 	}
+	collect := func(e *ldap.Entry) error { return take(e, true) }
 	groupDNs := make([]string, 0, len(reachable))
 	for _, dn := range reachable {
 		groupDNs = append(groupDNs, dn)
@@ -450,23 +525,51 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 		seenEntries += st.Entries - before
 	}
 	// Servers without memberOf (e.g. OpenLDAP without the memberof overlay)
-	// answer nothing: read the members' containers one level deep instead.
-	if seenEntries == 0 && len(candidates) > 0 {
+	// answer nothing: read the members' containers inside baseDN one level
+	// deep instead.
+	if seenEntries == 0 && len(candidates) > len(reasons) {
 		parents := map[string]bool{}
-		for _, dn := range candidates {
-			if p, ok := parentDN(dn); ok {
+		for n, dn := range candidates {
+			if reasons[n] != "" {
+				continue
+			}
+			if p, ok := parentDN(dn); ok && inBase(NormalizeDN(p), baseNorm) {
 				parents[p] = true
 			}
 		}
 		r.log.Info("no member found through memberOf; reading member containers instead", "containers", len(parents))
+		withClass := append([]string{"objectClass"}, attrs...)
 		for _, p := range slices.Sorted(maps.Keys(parents)) {
-			if err := r.pagedSearch(ctx, conn, p, ldap.ScopeSingleLevel, present("objectClass"), attrs, st, collect); err != nil {
+			err := r.pagedSearch(ctx, conn, p, ldap.ScopeSingleLevel, present("objectClass"), withClass, st,
+				func(e *ldap.Entry) error { return take(e, false) })
+			if err != nil {
 				return nil, fmt.Errorf("reading members: %w", err)
 			}
 		}
 	}
+	// Each candidate in baseDN that no search returned gets one base read:
+	// a user whose memberOf the bind account cannot read is still a user, a
+	// readable entry that is not a user is ignored, and nothing at all (no
+	// entry, or one without even objectClass) is an unreadable member.
+	for _, n := range slices.Sorted(maps.Keys(candidates)) {
+		if resolved[n] || reasons[n] != "" {
+			continue
+		}
+		st.MemberReads++
+		e, err := r.baseRead(ctx, conn, candidates[n], append([]string{"objectClass"}, attrs...), st)
+		if err != nil {
+			return nil, fmt.Errorf("reading member %s: %w", candidates[n], err)
+		}
+		if e != nil {
+			if err := take(e, false); err != nil {
+				return nil, err
+			}
+		}
+		if !resolved[n] {
+			reasons[n] = UnresolvedUnreadable
+		}
+	}
 
-	unresolved := map[string]string{}
 	for i, gq := range q.Groups {
 		w := walks[i]
 		if w == nil {
@@ -474,14 +577,7 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 		}
 		g := res.Groups[gq.DN]
 		chains := map[string][]string{} // by container: members share their chain
-		for mn, container := range w.direct {
-			if _, ok := res.Users[mn]; !ok {
-				if !resolved[mn] {
-					unresolved[mn] = w.display[mn]
-				}
-				continue
-			}
-			g.Members = append(g.Members, mn)
+		chainOf := func(container string) []string {
 			chain, ok := chains[container]
 			if !ok {
 				for c := container; c != ""; c = w.parent[c] {
@@ -491,16 +587,42 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 				chain = slices.Clip(chain)
 				chains[container] = chain
 			}
-			g.Via[mn] = chain
+			return chain
+		}
+		for mn, container := range w.direct {
+			if _, ok := res.Users[mn]; ok {
+				g.Members = append(g.Members, mn)
+				g.Via[mn] = chainOf(container)
+				continue
+			}
+			if reason := reasons[mn]; reason != "" {
+				g.Unresolved = append(g.Unresolved, Unresolved{DN: w.display[mn], Reason: reason, Via: chainOf(container)})
+			}
 		}
 		slices.Sort(g.Members)
-	}
-	for _, n := range slices.Sorted(maps.Keys(unresolved)) {
-		res.Unresolved = append(res.Unresolved, unresolved[n])
+		slices.SortFunc(g.Unresolved, func(a, b Unresolved) int { return strings.Compare(NormalizeDN(a.DN), NormalizeDN(b.DN)) })
 	}
 	r.log.Debug("directory read", "groups", len(q.Groups), "users", len(res.Users),
 		"searches", st.Searches, "pages", st.Pages, "entries", st.Entries, "rangeRequests", st.RangeRequests)
 	return res, nil
+}
+
+// inBase reports whether the normalized DN n is baseNorm or below it.
+func inBase(n, baseNorm string) bool {
+	if n == baseNorm {
+		return true
+	}
+	prefix, ok := strings.CutSuffix(n, ","+baseNorm)
+	if !ok {
+		return false
+	}
+	// The comma must separate RDNs, not be an escaped one inside a value.
+	slashes := len(prefix) - len(strings.TrimRight(prefix, `\`))
+	return slashes%2 == 0
+}
+
+func hasFold(vals []string, s string) bool {
+	return slices.ContainsFunc(vals, func(v string) bool { return strings.EqualFold(v, s) })
 }
 
 // parentDN returns the DN of dn's container.

@@ -18,6 +18,7 @@ type ReadStats struct {
 	Entries       int // entries received
 	RangeRequests int // follow-up requests for member;range=…
 	GroupsRead    int // group entries whose member attribute was read
+	MemberReads   int // base reads of members that no search returned
 }
 
 // asyncSearcher is the part of *ldap.Conn the reader uses for searches.
@@ -129,90 +130,101 @@ type groupEntry struct {
 }
 
 // errRange marks a malformed or inconsistent ranged-retrieval answer.
-var errRange = errors.New("inconsistent ranged retrieval of member")
+var errRange = errors.New("inconsistent ranged retrieval")
 
-// readGroup reads dn's member attribute completely. It asks for plain
-// member first (every server answers that; AD caps it at MaxValRange and
-// answers member;range=0-1499 instead) and then follows member;range=lo-*
-// until the server reports the end with "*". It returns nil, nil when the
-// entry does not exist.
+// readGroup reads dn's member attribute completely (see readAll). It
+// returns nil, nil when the entry does not exist.
 func (r *Reader) readGroup(ctx context.Context, conn asyncSearcher, dn string, st *ReadStats) (*groupEntry, error) {
 	st.GroupsRead++
-	attr := "member"
-	if r.rangeStep > 0 {
-		attr = fmt.Sprintf("member;range=0-%d", r.rangeStep-1)
+	display, members, err := r.readAll(ctx, conn, dn, "member", st)
+	if err != nil || display == "" {
+		return nil, err
 	}
-	var g *groupEntry
-	var members []string
+	g := &groupEntry{dn: display}
+	g.members, g.norms = sortDNs(members)
+	return g, nil
+}
+
+// readAll reads every value of attr of the entry dn. It asks for the plain
+// attribute first (every server answers that; AD caps it at MaxValRange and
+// answers attr;range=0-1499 instead) and then follows attr;range=lo-* until
+// the server reports the end with "*". It returns the entry's DN as the
+// server spells it, or "" when the entry does not exist.
+func (r *Reader) readAll(ctx context.Context, conn asyncSearcher, dn, attr string, st *ReadStats) (string, []string, error) {
+	lattr := strings.ToLower(attr)
+	ask := attr
+	if r.rangeStep > 0 {
+		ask = fmt.Sprintf("%s;range=0-%d", attr, r.rangeStep-1)
+	}
+	display := ""
+	var values []string
 	lo := 0
 	for {
-		e, err := r.baseRead(ctx, conn, dn, []string{attr}, st)
+		e, err := r.baseRead(ctx, conn, dn, []string{ask}, st)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		if e == nil {
-			if g == nil {
-				return nil, nil
+			if display == "" {
+				return "", nil, nil
 			}
-			return nil, fmt.Errorf("group %s disappeared during ranged retrieval: %w", dn, errRange)
+			return "", nil, fmt.Errorf("%s disappeared during ranged retrieval of %s: %w", dn, attr, errRange)
 		}
-		if g == nil {
-			g = &groupEntry{dn: e.DN}
+		if display == "" {
+			display = e.DN
 		}
 		var plain []string
 		ranged, done := false, false
 		for _, a := range e.Attributes {
 			name := strings.ToLower(a.Name)
-			if name == "member" {
+			if name == lattr {
 				plain = a.Values
 				continue
 			}
-			rest, ok := strings.CutPrefix(name, "member;range=")
+			rest, ok := strings.CutPrefix(name, lattr+";range=")
 			if !ok {
 				continue
 			}
 			start, end, ok := strings.Cut(rest, "-")
 			from, err := strconv.Atoi(start)
 			if !ok || err != nil || from != lo {
-				return nil, fmt.Errorf("group %s: asked for values from %d, got %s: %w", dn, lo, a.Name, errRange)
+				return "", nil, fmt.Errorf("%s: asked for values of %s from %d, got %s: %w", dn, attr, lo, a.Name, errRange)
 			}
 			ranged = true
-			members = append(members, a.Values...)
+			values = append(values, a.Values...)
 			if end == "*" {
 				done = true
 				break
 			}
 			to, err := strconv.Atoi(end)
 			if err != nil || to < from || to-from+1 != len(a.Values) {
-				return nil, fmt.Errorf("group %s: %s holds %d values: %w", dn, a.Name, len(a.Values), errRange)
+				return "", nil, fmt.Errorf("%s: %s holds %d values: %w", dn, a.Name, len(a.Values), errRange)
 			}
 			lo = to + 1
 		}
 		switch {
-		case !ranged && attr == "member":
-			members = plain // the server returned every value
+		case !ranged && ask == attr:
+			values = plain // the server returned every value
 			done = true
 		case !ranged:
-			// A follow-up request must be answered with a range; a group whose
-			// values all fit the first explicit range ends with "*" there.
+			// A follow-up request must be answered with a range; an attribute
+			// whose values all fit the first explicit range ends with "*" there.
 			if lo == 0 && len(plain) == 0 {
-				done = true // no member at all
+				done = true // no value at all
 			} else {
-				return nil, fmt.Errorf("group %s: no member;range in the answer for values from %d: %w", dn, lo, errRange)
+				return "", nil, fmt.Errorf("%s: no %s;range in the answer for values from %d: %w", dn, attr, lo, errRange)
 			}
 		}
 		if done {
-			break
+			return display, values, nil
 		}
 		st.RangeRequests++
 		if r.rangeStep > 0 {
-			attr = fmt.Sprintf("member;range=%d-%d", lo, lo+r.rangeStep-1)
+			ask = fmt.Sprintf("%s;range=%d-%d", attr, lo, lo+r.rangeStep-1)
 		} else {
-			attr = fmt.Sprintf("member;range=%d-*", lo)
+			ask = fmt.Sprintf("%s;range=%d-*", attr, lo)
 		}
 	}
-	g.members, g.norms = sortDNs(members)
-	return g, nil
 }
 
 // sortDNs deduplicates dns by normalized form and sorts them by it.
