@@ -7,8 +7,10 @@
 # Usage:
 #   samba-dc.sh DIR [up]       install Debian's samba-ad-dc samba-ad-provision ldap-utils if
 #                              missing, provision into DIR (unless DIR/.provisioned exists),
-#                              start on DC_IP, wait until LDAP answers, write DIR/dc.env and
-#                              print it (LDAP URLs and credentials).
+#                              start on DC_IP, wait until LDAP answers, create the
+#                              least-privilege reader account if missing (a plain domain user,
+#                              member of Domain Users only), write DIR/dc.env and print it
+#                              (LDAP URLs and credentials).
 #                              Settings used at provision time are kept in DIR/dc.settings
 #                              and win over the environment on later calls.
 #   samba-dc.sh DIR down       stop the DC started from DIR (by the pid in DIR/samba.pid)
@@ -23,6 +25,10 @@
 #                              userAccountControl 512 is accepted; when the fixture's naming
 #                              context differs from the DC's, DNs are rewritten to the DC's.
 #                              Entries that already exist are left alone (re-running is safe).
+#                              The embedded server's access-control pseudo-attributes become
+#                              deny ACEs for the reader account: "x-embedded-hidden: TRUE"
+#                              denies it RPLCLORC on the entry, "x-embedded-hidden-attribute:
+#                              NAME" denies it reading property NAME (by its schemaIDGUID).
 #   samba-dc.sh DIR ldif FILE.ldif
 #                              print what "load" would send, without sending it
 #   samba-dc.sh DIR bulk N [OU] [PREFIX] [PASSWORD]
@@ -41,11 +47,14 @@
 #   DC_NOSYNC=yes          ldb:nosync (no fsync; faster writes; fine for throw-away DCs)
 #   DC_TIMEOUT=60          seconds to wait for LDAP
 #   DC_USER_PASS='Passw0rd!User1'  password "load" gives users that have no userPassword
+#   DC_READER_NAME=svc-pandasync-reader  DC_READER_PASS='Passw0rd!Reader1'
+#                          the least-privilege account the tests read as (kept in dc.settings)
 #
 # Output: DIR/etc/smb.conf, DIR/private/sam.ldb, DIR/tls/{ca.pem,cert.pem,key.pem},
 #         DIR/samba.log, DIR/samba.pid, DIR/dc.env (shell-sourceable connection facts:
 #         DC_LDAP_URL DC_LDAPS_URL DC_BASE_DN DC_BIND_UPN DC_BIND_DN DC_BIND_PASSWORD
-#         DC_CA_CERT ...).
+#         (Administrator: for loading fixtures and setting ACLs only) DC_READER_UPN
+#         DC_READER_DN DC_READER_PASSWORD DC_READER_SID (the reader) DC_CA_CERT ...).
 # Passwords and names must not contain single quotes (they are written to shell files).
 set -euo pipefail
 
@@ -71,6 +80,8 @@ DC_STRONG_AUTH=${DC_STRONG_AUTH:-no}
 DC_NOSYNC=${DC_NOSYNC:-yes}
 DC_TIMEOUT=${DC_TIMEOUT:-60}
 DC_USER_PASS=${DC_USER_PASS:-Passw0rd!User1}
+DC_READER_NAME=${DC_READER_NAME:-svc-pandasync-reader}
+DC_READER_PASS=${DC_READER_PASS:-Passw0rd!Reader1}
 
 CONF=$DIR/etc/smb.conf
 PIDFILE=$DIR/samba.pid
@@ -194,6 +205,27 @@ ldap_ok() {
 		'(objectClass=*)' defaultNamingContext >/dev/null 2>&1
 }
 
+# ensure_reader: create the least-privilege reader if missing (a plain user: Domain
+# Users only, no other group, no delegated right) and set READER_DN and READER_SID.
+ensure_reader() {
+	local show
+	if ! show=$(samba-tool user show "$DC_READER_NAME" --attributes=objectSid,distinguishedName \
+		-s "$CONF" -H "$DIR/private/sam.ldb" 2>/dev/null); then
+		samba-tool user add "$DC_READER_NAME" "$DC_READER_PASS" \
+			--description='pandasync least-privilege reader (tests bind as it)' \
+			-s "$CONF" -H "$DIR/private/sam.ldb" >>"$DIR/provision.log" 2>&1 ||
+			{ log "creating the reader $DC_READER_NAME failed; see $DIR/provision.log"; exit 1; }
+		grep -q '^DC_READER_PASS=' "$DIR/dc.settings" 2>/dev/null ||
+			printf "DC_READER_NAME='%s'\nDC_READER_PASS='%s'\n" "$DC_READER_NAME" "$DC_READER_PASS" >>"$DIR/dc.settings"
+		show=$(samba-tool user show "$DC_READER_NAME" --attributes=objectSid,distinguishedName \
+			-s "$CONF" -H "$DIR/private/sam.ldb")
+		log "created the reader $DC_READER_NAME"
+	fi
+	READER_SID=$(sed -n 's/^objectSid: //p' <<<"$show")
+	READER_DN=$(sed -n 's/^distinguishedName: //p' <<<"$show")
+	[ -n "$READER_SID" ] && [ -n "$READER_DN" ] || { log "cannot read the reader's SID and DN"; exit 1; }
+}
+
 write_env() {
 	cat >"$DIR/dc.env" <<EOF
 DC_DIR='$DIR'
@@ -207,6 +239,10 @@ DC_HOSTNAME='$DC_HOST.$realm_lc'
 DC_BIND_UPN='Administrator@$realm_lc'
 DC_BIND_DN='CN=Administrator,CN=Users,$BASE_DN'
 DC_BIND_PASSWORD='$DC_ADMIN_PASS'
+DC_READER_UPN='$DC_READER_NAME@$realm_lc'
+DC_READER_DN='$READER_DN'
+DC_READER_PASSWORD='$DC_READER_PASS'
+DC_READER_SID='$READER_SID'
 DC_CA_CERT='$DIR/tls/ca.pem'
 DC_PID='$(cat "$PIDFILE" 2>/dev/null || true)'
 EOF
@@ -238,6 +274,7 @@ start() {
 		done
 		log "LDAP answers on ldap://$DC_IP after $(since "$t0")s (pid $pid)"
 	fi
+	ensure_reader
 	write_env
 	cat "$DIR/dc.env"
 }
@@ -272,7 +309,7 @@ stop() {
 ldif_for_dc() {
 	local file=${1:?ldif FILE.ldif}
 	[ -r "$file" ] || { log "cannot read $file"; exit 1; }
-	DC_BASE_DN=$BASE_DN DC_USER_PASS=$DC_USER_PASS /usr/bin/python3 - "$file" <<'PY'
+	ACL_OUT=${ACL_OUT:-} DC_BASE_DN=$BASE_DN DC_USER_PASS=$DC_USER_PASS /usr/bin/python3 - "$file" <<'PY'
 import base64, os, re, sys
 
 DROP = {"objectsid", "objectguid", "memberof", "usncreated", "usnchanged",
@@ -281,6 +318,8 @@ DROP = {"objectsid", "objectguid", "memberof", "usncreated", "usnchanged",
 path = sys.argv[1]
 target = os.environ["DC_BASE_DN"]
 default_pw = os.environ["DC_USER_PASS"]
+acl_out = os.environ.get("ACL_OUT")  # where to list the pseudo-attributes as ACEs to set
+acls = []
 
 def fail(msg):
     sys.exit(f"{path}: {msg}")
@@ -359,8 +398,16 @@ for rec in records:
     attrs = [(n, v) for n, v in rec[1:] if n.lower() != "changetype"]
     classes = {v.decode("utf-8", "replace").lower() for n, v in attrs if n.lower() == "objectclass"}
     pw = next((v for n, v in attrs if n.lower() == "userpassword"), None)
-    emit("dn", fix_dn(rec[0][1]))
+    dn = fix_dn(rec[0][1])
+    emit("dn", dn)
     for n, v in attrs:
+        if n.lower() == "x-embedded-hidden":
+            if v.decode("utf-8").upper() == "TRUE":
+                acls.append(("hide", dn.decode("utf-8"), ""))
+            continue
+        if n.lower() == "x-embedded-hidden-attribute":
+            acls.append(("hideattr", dn.decode("utf-8"), v.decode("utf-8")))
+            continue
         if n.lower() in DROP:
             continue
         if n.lower() in ("member", "manager", "managedby", "seealso"):
@@ -372,6 +419,51 @@ for rec in records:
     print()
 if rewrite:
     print(f"# rewrote {source} to {target}", file=sys.stderr)
+if acls and not acl_out:
+    print(f"# {len(acls)} x-embedded-* pseudo-attributes dropped (\"load\" turns them into deny ACEs)", file=sys.stderr)
+if acl_out:
+    with open(acl_out, "w", encoding="utf-8") as f:
+        for kind, dn, attr in acls:
+            f.write(f"{kind}\t{dn}\t{attr}\n")
+PY
+}
+
+# apply_acls FILE: deny the reader what FILE lists (from ldif_for_dc's ACL_OUT):
+# "hide DN" -> (D;;RPLCLORC;;;reader), "hideattr DN ATTR" -> (OD;;RP;<schemaIDGUID>;;reader).
+apply_acls() {
+	local file=$1
+	[ -s "$file" ] || return 0
+	ensure_reader
+	/usr/bin/python3 - "$CONF" "$READER_SID" "$file" <<'PY'
+import sys
+import ldb
+from samba.samdb import SamDB
+from samba.param import LoadParm
+from samba.auth import system_session
+from samba.sd_utils import SDUtils
+from samba.ndr import ndr_unpack
+from samba.dcerpc import misc
+conf, sid, path = sys.argv[1:4]
+lp = LoadParm(); lp.load(conf)
+db = SamDB(url=lp.samdb_url(), session_info=system_session(), lp=lp)
+sdu = SDUtils(db)
+schema = db.get_schema_basedn()
+n = 0
+for line in open(path, encoding="utf-8"):
+    kind, dn, attr = line.rstrip("\n").split("\t")
+    if kind == "hide":
+        ace = f"(D;;RPLCLORC;;;{sid})"
+    else:
+        res = db.search(base=schema, scope=ldb.SCOPE_ONELEVEL,
+                        expression=f"(lDAPDisplayName={ldb.binary_encode(attr)})", attrs=["schemaIDGUID"])
+        if len(res) != 1:
+            sys.exit(f"{dn}: x-embedded-hidden-attribute: no attribute {attr} in the schema")
+        guid = str(ndr_unpack(misc.GUID, res[0]["schemaIDGUID"][0]))
+        ace = f"(OD;;RP;{guid};;{sid})"
+    if ace not in sdu.get_sd_as_sddl(dn):
+        sdu.dacl_add_ace(dn, ace)
+        n += 1
+print(f"denied the reader {n} entries/attributes", file=sys.stderr)
 PY
 }
 
@@ -380,7 +472,7 @@ load() {
 	local file=${1:?load FILE.ldif} tmp out rc
 	is_running && ldap_ok || { log "the DC in $DIR is not running; run: $0 $DIR up"; exit 1; }
 	tmp=$(mktemp "$DIR/load.XXXXXX.ldif")
-	ldif_for_dc "$file" >"$tmp"
+	ACL_OUT="$tmp.acl" ldif_for_dc "$file" >"$tmp"
 	set +e
 	out=$(LDAPTLS_CACERT="$DIR/tls/ca.pem" ldapadd -c -x -H "ldaps://$DC_IP" \
 		-D "Administrator@$realm_lc" -w "$DC_ADMIN_PASS" -f "$tmp" 2>&1)
@@ -396,6 +488,8 @@ load() {
 		log "load of $file failed (ldapadd exit $rc)"
 		exit 1
 	fi
+	apply_acls "$tmp.acl"
+	rm -f "$tmp.acl"
 	log "loaded $file into $BASE_DN: $((added - existing)) entries added, $existing already existed"
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/google/go-cmp/cmp"
 )
 
 // The Samba fixture is loaded once per test binary run and removed in TestMain.
@@ -33,13 +34,27 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// sambaEnvConfig returns the admin configuration of the Samba DC from the
-// DC_* environment (see .ci/run), skipping the test when it is not set.
+// sambaEnvConfig returns the configuration of the least-privilege reader
+// of the Samba DC from the DC_* environment (see .ci/run and
+// .ci/samba-dc.sh, which creates the reader), skipping the test when it is
+// not set. Tests read as this account; Administrator (sambaAdminConfig)
+// only loads fixtures and sets ACLs.
 func sambaEnvConfig(t testing.TB) Config {
 	t.Helper()
-	if os.Getenv("DC_LDAPS_URL") == "" {
-		t.Skip("set DC_LDAPS_URL, DC_BASE_DN, DC_BIND_DN, DC_BIND_UPN, DC_BIND_PASSWORD and DC_CA_CERT (see .ci/run) to run against a real Samba AD DC")
+	if os.Getenv("DC_LDAPS_URL") == "" || os.Getenv("DC_READER_UPN") == "" {
+		t.Skip("set DC_LDAPS_URL, DC_BASE_DN, DC_CA_CERT, DC_BIND_DN, DC_BIND_PASSWORD (Administrator, for fixtures) and DC_READER_UPN, DC_READER_DN, DC_READER_PASSWORD, DC_READER_SID (the reader) from .ci/samba-dc.sh's dc.env (see .ci/run) to run against a real Samba AD DC")
 	}
+	return Config{
+		URLs:     []string{os.Getenv("DC_LDAPS_URL")},
+		BaseDN:   os.Getenv("DC_BASE_DN"),
+		BindDN:   os.Getenv("DC_READER_DN"),
+		Password: os.Getenv("DC_READER_PASSWORD"),
+		CAFile:   os.Getenv("DC_CA_CERT"),
+	}
+}
+
+// sambaAdminConfig is Administrator's configuration, for fixtures and ACLs.
+func sambaAdminConfig() Config {
 	return Config{
 		URLs:     []string{os.Getenv("DC_LDAPS_URL")},
 		BaseDN:   os.Getenv("DC_BASE_DN"),
@@ -72,8 +87,12 @@ func sambaFixture(t testing.TB) (Config, *fixture) {
 	t.Helper()
 	cfg := sambaEnvConfig(t)
 	sambaOnce.Do(func() {
+		if _, err := exec.LookPath("samba-tool"); err != nil {
+			sambaErr = fmt.Errorf("samba-tool is needed to set the fixture's ACLs: %w", err)
+			return
+		}
 		fx := newFixture(cfg.BaseDN, randomSuffix(), 3000)
-		conn, err := adminConn(cfg)
+		conn, err := adminConn(sambaAdminConfig())
 		if err != nil {
 			sambaErr = err
 			return
@@ -90,18 +109,31 @@ func sambaFixture(t testing.TB) (Config, *fixture) {
 }
 
 // loadFixture adds the entries without member values, then sets the
-// members (so cycles and forward references are possible).
+// members (so cycles and forward references are possible), then turns the
+// embedded server's access-control pseudo-attributes into deny ACEs for
+// the reader (see denyReader). A userPassword becomes unicodePwd.
 func loadFixture(conn *ldap.Conn, fx *fixture) error {
 	members := map[string][]string{}
+	type deny struct{ dn, attr string } // attr "" denies the whole entry
+	var denies []deny
 	adds := make([]*ldap.AddRequest, 0, len(fx.entries))
 	for _, e := range fx.entries {
 		req := ldap.NewAddRequest(e.DN, nil)
 		for _, a := range e.Attributes {
-			if a.Name == "member" {
+			switch strings.ToLower(a.Name) {
+			case "member":
 				members[e.DN] = a.Values
-				continue
+			case "x-embedded-hidden":
+				denies = append(denies, deny{dn: e.DN})
+			case "x-embedded-hidden-attribute":
+				for _, v := range a.Values {
+					denies = append(denies, deny{e.DN, v})
+				}
+			case "userpassword":
+				req.Attribute("unicodePwd", []string{unicodePwd(a.Values[0])})
+			default:
+				req.Attribute(a.Name, a.Values)
 			}
-			req.Attribute(a.Name, a.Values)
 		}
 		adds = append(adds, req)
 	}
@@ -147,15 +179,61 @@ func loadFixture(conn *ldap.Conn, fx *fixture) error {
 			}
 		}
 	}
+	for _, d := range denies {
+		if err := denyReader(conn, d.dn, d.attr); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-func deleteSambaFixture(fx *fixture) error {
-	cfg := Config{
-		URLs: []string{os.Getenv("DC_LDAPS_URL")}, BindDN: os.Getenv("DC_BIND_DN"),
-		Password: os.Getenv("DC_BIND_PASSWORD"), CAFile: os.Getenv("DC_CA_CERT"),
+// unicodePwd encodes a password as AD's unicodePwd: quoted, UTF-16LE.
+func unicodePwd(pw string) string {
+	var b []byte
+	for _, r := range `"` + pw + `"` {
+		b = append(b, byte(r), byte(r>>8))
 	}
-	conn, err := adminConn(cfg)
+	return string(b)
+}
+
+// denyReader makes dn (attr "") or one attribute of it unreadable for the
+// reader account with samba-tool dsacl, as an admin would: a deny ACE
+// (D;;RPLCLORC;;;<reader SID>) on the entry, or an object-specific deny of
+// read property (OD;;RP;<schemaIDGUID of attr>;;<reader SID>).
+func denyReader(conn *ldap.Conn, dn, attr string) error {
+	sid := os.Getenv("DC_READER_SID")
+	ace := "(D;;RPLCLORC;;;" + sid + ")"
+	if attr != "" {
+		guid, err := schemaIDGUID(conn, attr)
+		if err != nil {
+			return err
+		}
+		ace = "(OD;;RP;" + guid + ";;" + sid + ")"
+	}
+	out, err := exec.Command("samba-tool", "dsacl", "set", "-H", os.Getenv("DC_LDAP_URL"),
+		"-U", os.Getenv("DC_BIND_UPN")+"%"+os.Getenv("DC_BIND_PASSWORD"),
+		"--objectdn="+dn, "--sddl="+ace).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("samba-tool dsacl set on %s: %w\n%s", dn, err, out)
+	}
+	return nil
+}
+
+// schemaIDGUID returns the schemaIDGUID of an attribute, from the schema.
+func schemaIDGUID(conn *ldap.Conn, attr string) (string, error) {
+	res, err := conn.Search(ldap.NewSearchRequest("CN=Schema,CN=Configuration,"+os.Getenv("DC_BASE_DN"), ldap.ScopeSingleLevel,
+		ldap.NeverDerefAliases, 0, 0, false, "(lDAPDisplayName="+ldap.EscapeFilter(attr)+")", []string{"schemaIDGUID"}, nil))
+	if err != nil {
+		return "", fmt.Errorf("looking up the schemaIDGUID of %s: %w", attr, err)
+	}
+	if len(res.Entries) != 1 {
+		return "", fmt.Errorf("no attribute %s in the schema", attr)
+	}
+	return FormatGUID(res.Entries[0].GetRawAttributeValue("schemaIDGUID"))
+}
+
+func deleteSambaFixture(fx *fixture) error {
+	conn, err := adminConn(sambaAdminConfig())
 	if err != nil {
 		return err
 	}
@@ -202,7 +280,7 @@ func deleteSambaFixture(fx *fixture) error {
 	if err := errors.Join(del(groups), del(leaves)); err != nil {
 		return err
 	}
-	return conn.Del(ldap.NewDelRequest(fx.base, []ldap.Control{ldap.NewControlSubtreeDelete()}))
+	return conn.Del(ldap.NewDelRequest(fx.root, []ldap.Control{ldap.NewControlSubtreeDelete()}))
 }
 
 func TestConformanceSamba(t *testing.T) {
@@ -255,13 +333,13 @@ func TestSambaTLSAndBind(t *testing.T) {
 		wantErr string // substring; "" means success
 	}{
 		{"ldaps with CA", func(*Config) {}, ""},
-		{"ldaps bind by UPN", func(c *Config) { c.BindDN = os.Getenv("DC_BIND_UPN") }, ""},
+		{"ldaps bind by UPN", func(c *Config) { c.BindDN = os.Getenv("DC_READER_UPN") }, ""},
 		{"ldaps without CA", func(c *Config) { c.CAFile = "" }, "certificate"},
 		{"ldaps wrong server name", func(c *Config) { c.ServerName = "wrong.example.test" }, "certificate"},
 		{"ldaps server name of the DC", func(c *Config) { c.ServerName = os.Getenv("DC_HOSTNAME") }, ""},
 		{"starttls with CA", func(c *Config) { c.URLs = []string{ldapURL}; c.StartTLS = true }, ""},
 		{"starttls without CA", func(c *Config) { c.URLs = []string{ldapURL}; c.StartTLS = true; c.CAFile = "" }, "certificate"},
-		{"wrong password", func(c *Config) { c.Password = "Canary-Wr0ng-Pass" }, "Invalid Credentials"},
+		{"wrong password", func(c *Config) { c.Password = "Canary-Wr0ng-Pass" }, "the password is wrong (AD data 52e)"},
 		{"failover to the second URL", func(c *Config) { c.URLs = []string{"ldaps://127.0.0.1:1", c.URLs[0]} }, ""},
 	}
 	for _, tt := range tests {
@@ -300,4 +378,29 @@ func TestSambaTLSAndBind(t *testing.T) {
 		}
 		t.Logf("samba answered a cleartext simple bind with: %v", err)
 	})
+}
+
+// TestSambaDenyACEsAreTheReadersOnly is the control for the conformance
+// suite's unreadable members on Samba: the same read as Administrator sees
+// them all, so what the reader misses is the deny ACEs, not the fixture.
+func TestSambaDenyACEsAreTheReadersOnly(t *testing.T) {
+	_, fx := sambaFixture(t)
+	admin := sambaAdminConfig()
+	admin.BaseDN = fx.base
+	res, err := newReader(t, admin).Read(context.Background(), Query{Groups: []GroupQuery{{DN: fx.partial, Nested: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := res.Groups[fx.partial]
+	want := normAll(fx.alice, fx.bob, fx.carol, fx.hidden, fx.sidless)
+	slices.Sort(want)
+	if diff := cmp.Diff(want, g.Members); diff != "" {
+		t.Errorf("members as Administrator (-want +got):\n%s", diff)
+	}
+	if len(g.Unresolved) != 1 || g.Unresolved[0].Reason != UnresolvedOutsideBase {
+		t.Errorf("unresolved as Administrator = %v, want only the member outside baseDN", g.Unresolved)
+	}
+	if u := res.Users[NormalizeDN(fx.sidless)]; u == nil || !sidRE.MatchString(u.SID) {
+		t.Errorf("Administrator reads no objectSid for %s: %+v", fx.sidless, u)
+	}
 }
