@@ -30,6 +30,9 @@ PREFIX=benchuser
 ATTRS="objectSid objectGUID userAccountControl sAMAccountName userPrincipalName accountExpires mail givenName sn"
 FILTER="(&(objectClass=user)(memberOf=$GROUP))"
 lds() { ldapsearch -LLL -o ldif-wrap=no -x -H "$DC_LDAPS_URL" -D "$DC_BIND_DN" -w "$DC_BIND_PASSWORD" "$@"; }
+# The timed read binds as the least-privilege reader, as the Go benchmark does
+# (Administrator when dc.env predates the reader).
+ldr() { ldapsearch -LLL -o ldif-wrap=no -x -H "$DC_LDAPS_URL" -D "${DC_READER_DN:-$DC_BIND_DN}" -w "${DC_READER_PASSWORD:-$DC_BIND_PASSWORD}" "$@"; }
 now() { date +%s.%N; }
 
 # 1. Fixture: N users under OU=Bench and a group holding them.
@@ -77,7 +80,7 @@ for i in $(seq 1 "$RUNS"); do
 
 	t0=$(now)
 	# shellcheck disable=SC2086
-	count=$(lds -b "$DC_BASE_DN" -E pr=1000/noprompt "$FILTER" $ATTRS | grep -c '^dn:')
+	count=$(ldr -b "$DC_BASE_DN" -E pr=1000/noprompt "$FILTER" $ATTRS | grep -c '^dn:')
 	raw+=("$(awk -v s="$t0" -v e="$(now)" 'BEGIN {printf "%.3f", e - s}')")
 done
 o=$(printf '%s\n' "${ours[@]}" | median)
