@@ -414,6 +414,8 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 		return g, nil
 	}
 
+	// reasons says why a candidate member is unresolved.
+	reasons := map[string]UnresolvedReason{}
 	walks := make([]*walk, len(q.Groups))
 	reachable := map[string]string{} // group norm -> display DN, for the user search
 	candidates := map[string]string{}
@@ -449,6 +451,14 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 							return nil, err
 						}
 						if child == nil {
+							// Listed as a group but gone on its base read: its
+							// members are unknown, so it is an unreadable member.
+							if _, ok := w.direct[mn]; !ok {
+								w.direct[mn] = gn
+								w.display[mn] = ge.members[k]
+								candidates[mn] = ge.members[k]
+							}
+							reasons[mn] = UnresolvedUnreadable
 							continue
 						}
 						w.parent[mn] = gn
@@ -470,8 +480,8 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 	// reachable groups, matched back to the member lists by normalized DN.
 	// Candidates outside baseDN are never read.
 	attrs := userAttrs(q.Attributes)
+	withClass := append([]string{"objectClass"}, attrs...)
 	table := newAttrTable(q.Attributes)
-	reasons := map[string]UnresolvedReason{} // candidate norm -> why it is unresolved
 	for n := range candidates {
 		if !inBase(n, baseNorm) {
 			reasons[n] = UnresolvedOutsideBase
@@ -538,7 +548,6 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 			}
 		}
 		r.log.Info("no member found through memberOf; reading member containers instead", "containers", len(parents))
-		withClass := append([]string{"objectClass"}, attrs...)
 		for _, p := range slices.Sorted(maps.Keys(parents)) {
 			err := r.pagedSearch(ctx, conn, p, ldap.ScopeSingleLevel, present("objectClass"), withClass, st,
 				func(e *ldap.Entry) error { return take(e, false) })
@@ -556,7 +565,7 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 			continue
 		}
 		st.MemberReads++
-		e, err := r.baseRead(ctx, conn, candidates[n], append([]string{"objectClass"}, attrs...), st)
+		e, err := r.baseRead(ctx, conn, candidates[n], withClass, st)
 		if err != nil {
 			return nil, fmt.Errorf("reading member %s: %w", candidates[n], err)
 		}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-ldap/ldap/v3"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pandasync/pandasync/providers/activedirectory/embedded"
@@ -111,5 +113,45 @@ func TestInBase(t *testing.T) {
 		if got := inBase(NormalizeDN(dn), base); got != want {
 			t.Errorf("inBase(%q) = %t, want %t (normalized %q)", dn, got, want, NormalizeDN(dn))
 		}
+	}
+}
+
+// TestNestedGroupGoneOnItsBaseRead: a nested group that the group listing
+// returns but whose own base read answers noSuchObject (deleted meanwhile,
+// or listable but not readable) is an unreadable member, not an empty group.
+func TestNestedGroupGoneOnItsBaseRead(t *testing.T) {
+	const base = "DC=example,DC=test"
+	const sub = "CN=Aggregate,CN=Schema,CN=Configuration," + base
+	const g, gone, u = "CN=G,DC=example,DC=test", "CN=Gone,DC=example,DC=test", "CN=U,DC=example,DC=test"
+	url := scriptedServer(t, func(b string, attrs []string) ([]*ldap.Entry, uint16) {
+		switch {
+		case b == "":
+			return []*ldap.Entry{ldap.NewEntry("", map[string][]string{"subschemaSubentry": {sub}})}, 0
+		case b == sub:
+			return []*ldap.Entry{ldap.NewEntry(sub, map[string][]string{"attributeTypes": {"( 2.5.4.31 NAME 'member' )"}})}, 0
+		case b == g:
+			return []*ldap.Entry{ldap.NewEntry(g, map[string][]string{"member": {gone, u}})}, 0
+		case b == gone:
+			return nil, ldap.LDAPResultNoSuchObject
+		case b == base && attrs[0] == "1.1": // the group listing
+			return []*ldap.Entry{ldap.NewEntry(g, nil), ldap.NewEntry(gone, nil)}, 0
+		case b == base: // the memberOf search
+			return []*ldap.Entry{ldap.NewEntry(u, map[string][]string{"sAMAccountName": {"u"}})}, 0
+		}
+		return nil, ldap.LDAPResultOperationsError
+	})
+	r := newReader(t, Config{URLs: []string{url}, BaseDN: base, BindDN: "svc@example.test", Password: "Canary-Pw",
+		AllowCleartextBind: true, Timeout: 5 * time.Second})
+	res, err := r.Read(context.Background(), Query{Groups: []GroupQuery{{DN: g, Nested: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := res.Groups[g]
+	if diff := cmp.Diff([]string{"cn=u,dc=example,dc=test"}, got.Members); diff != "" {
+		t.Errorf("members (-want +got):\n%s", diff)
+	}
+	want := []Unresolved{{DN: gone, Reason: UnresolvedUnreadable, Via: []string{g}}}
+	if diff := cmp.Diff(want, got.Unresolved); diff != "" {
+		t.Errorf("unresolved (-want +got):\n%s", diff)
 	}
 }
