@@ -71,6 +71,9 @@ func TestSambaUnreadableMemberIsNotDeprovisioned(t *testing.T) {
 				if b.Limit != GuardIncompleteRead {
 					t.Errorf("blocked by %s, want %s: %v", b.Limit, GuardIncompleteRead, b)
 				}
+				if b.ReasonCode == ReasonDeletedFromAD {
+					t.Errorf("blocked %s %s claims %q of an account the reader cannot see", b.Kind, b.Name, b.Reason)
+				}
 			}
 			w.apply(p)
 			after := w.emu.Stats().Requests

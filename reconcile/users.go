@@ -413,6 +413,12 @@ func (pl *planner) planUser(w *wantedUser, cur *assetpanda.User, adopt bool, rs 
 	}
 }
 
+// incompleteFor reports whether an incomplete-read guard covers change i.
+func (pl *planner) incompleteFor(i int, c Change) bool {
+	g, ok := pl.guardFor(i, c, takeDeactivate)
+	return ok && g.kind == GuardIncompleteRead
+}
+
 // explainDeactivations looks up the SIDs of people who left every mapped
 // group, to tell "deleted from AD" and "disabled" from "left the group".
 // A failed lookup only leaves the generic reason.
@@ -433,6 +439,10 @@ func (pl *planner) explainDeactivations(ctx context.Context, dir DirectoryReader
 		c := &pl.plan.Changes[i]
 		u, ok := found[c.Key]
 		switch {
+		case !ok && pl.incompleteFor(i, *c):
+			// An account the lookup cannot find may be one the bind
+			// account cannot read: do not claim it was deleted.
+			c.Reason = "not found in AD: deleted, or not readable by the bind account"
 		case !ok:
 			c.Reason, c.ReasonCode = "deleted from AD", ReasonDeletedFromAD
 		case u.Disabled:
