@@ -259,3 +259,26 @@ func TestApplyReadsThePlanFirst(t *testing.T) {
 		t.Errorf("apply of a missing plan made %d API request(s) and %d bind(s)", n, pc.box.Directory.Stats().Binds)
 	}
 }
+
+// TestCheckReportsWhatPlanWouldNotResolve: check reports the problems
+// that make a mapping unresolved, with the closest existing names, the same
+// way plan does (defects 1 and 4).
+func TestCheckReportsWhatPlanWouldNotResolve(t *testing.T) {
+	for _, c := range []struct{ dir, want string }{
+		{"typo-module", `did you mean "IT Assets"?`},
+		{"typo-role", `did you mean "Module Admin"?`},
+		{"attribute-typo", `did you mean "title"?`},
+	} {
+		t.Run(c.dir, func(t *testing.T) {
+			pc := startPlanCase(t, filepath.Join("testdata", "plan", c.dir))
+			code, out, _ := pc.run(t, "check")
+			if code != exitError || !strings.Contains(out, c.want) || strings.Contains(out, "All checks passed") {
+				t.Errorf("check: exit %d, want 1 and %q in:\n%s", code, c.want, out)
+			}
+		})
+	}
+	pc := startPlanCase(t, filepath.Join("testdata", "plan", "in-sync"))
+	if code, out, _ := pc.run(t, "check"); code != exitOK || !strings.Contains(out, "All checks passed") {
+		t.Errorf("check of a resolving spec: exit %d\n%s", code, out)
+	}
+}
