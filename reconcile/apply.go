@@ -38,6 +38,36 @@ var ErrSuspended = errors.New("writes are suspended by the SyncPolicy (suspend: 
 // no longer looks the way the plan saw it.
 var ErrChangedSincePlan = errors.New("changed in Asset Panda since the plan was made")
 
+// ErrNotAttempted marks the error of a change Apply never sent because the
+// apply stopped before it: the ApplyOptions.Gate closed or the context
+// ended. The error also wraps the cause.
+var ErrNotAttempted = errors.New("not attempted")
+
+// WriteBatchSize is the largest number of records Apply hands the target in
+// one write call, which is Asset Panda's bulk limit: one gated batch is one
+// bulk request.
+const WriteBatchSize = 200
+
+// ApplyOptions tune ApplyWith.
+type ApplyOptions struct {
+	// Observer hears about the apply's progress; nil means nobody.
+	Observer Observer
+	// Gate, when set, is called before every write batch: each bulk create
+	// or update call (at most WriteBatchSize records) and each user write.
+	// A non-nil error stops the apply between batches without cancelling
+	// the request in flight: the batch already sent completes and is
+	// reported, no further write starts, and every remaining change is
+	// reported (to the Observer and in the result) as not attempted, with
+	// an error wrapping ErrNotAttempted and the gate's error. ApplyWith then
+	// returns the gate's error.
+	//
+	// It is the one hook for stopping writes gracefully: pandasync run
+	// closes it on SIGTERM, and a leader that can no longer prove its lease
+	// closes it to fence itself. It is called from Apply's goroutine and
+	// must return quickly.
+	Gate func(ctx context.Context) error
+}
+
 // Outcome is the result of applying one change.
 type Outcome struct {
 	Change Change
@@ -46,16 +76,20 @@ type Outcome struct {
 
 // ApplyResult reports what Apply did.
 type ApplyResult struct {
-	Applied  int
-	Failed   int
-	Outcomes []Outcome
+	Applied int
+	Failed  int
+	// NotAttempted counts the changes never sent because the apply
+	// stopped first (their errors wrap ErrNotAttempted).
+	NotAttempted int
+	Outcomes     []Outcome
 }
 
-// Problems lists the failed changes as plan problems.
+// Problems lists the failed changes as plan problems. Changes not
+// attempted are not listed; NotAttempted counts them.
 func (r *ApplyResult) Problems() []Problem {
 	var ps []Problem
 	for _, o := range r.Outcomes {
-		if o.Err != nil {
+		if o.Err != nil && !errors.Is(o.Err, ErrNotAttempted) {
 			obj := o.Change.Name
 			ps = append(ps, Problem{Mapping: o.Change.Mapping, Key: o.Change.Key, Object: obj,
 				Message: fmt.Sprintf("%s %s: %v", o.Change.Action, o.Change.Kind, o.Err)})
@@ -69,23 +103,31 @@ type nopObserver struct{}
 func (nopObserver) Started(int)        {}
 func (nopObserver) Done(Change, error) {}
 
-// Apply executes the plan's changes and nothing else. Before writing, it
+// Apply is ApplyWith with only an observer (which may be nil).
+func Apply(ctx context.Context, p *Plan, set *spec.Set, tgt TargetWriter, obs Observer) (*ApplyResult, error) {
+	return ApplyWith(ctx, p, set, tgt, ApplyOptions{Observer: obs})
+}
+
+// ApplyWith executes the plan's changes and nothing else. Before writing, it
 // re-reads each mapping's objects and refuses every change whose object no
 // longer matches the plan's Before (ErrChangedSincePlan). Each mapping
 // succeeds or fails on its own and one failed object never stops the
 // others; every failure is in the result. Blocked changes are never
-// applied.
+// applied. The Observer hears about every change exactly once.
 //
 // The returned error is non-nil only when nothing could be attempted (a
-// suspended policy) or the context ended.
-func Apply(ctx context.Context, p *Plan, set *spec.Set, tgt TargetWriter, obs Observer) (*ApplyResult, error) {
+// suspended policy), the context ended, or opts.Gate stopped the apply; in
+// the last two cases the result holds what was done and the changes left
+// are counted in NotAttempted.
+func ApplyWith(ctx context.Context, p *Plan, set *spec.Set, tgt TargetWriter, opts ApplyOptions) (*ApplyResult, error) {
+	obs := opts.Observer
 	if obs == nil {
 		obs = nopObserver{}
 	}
 	if p.Suspended || set.Policy.Spec.Suspend {
 		return nil, ErrSuspended
 	}
-	a := &applier{set: set, tgt: tgt, obs: obs, res: &ApplyResult{}}
+	a := &applier{set: set, tgt: tgt, obs: obs, gateFn: opts.Gate, res: &ApplyResult{}}
 	obs.Started(len(p.Changes))
 
 	var users []Change
@@ -105,33 +147,76 @@ func Apply(ctx context.Context, p *Plan, set *spec.Set, tgt TargetWriter, obs Ob
 		}
 	}
 	for _, name := range order {
-		if err := ctx.Err(); err != nil {
-			return a.res, err
+		if a.stopped(ctx) {
+			a.skipAll(records[name])
+			continue
 		}
 		a.applyRecords(ctx, name, records[name])
 	}
 	if len(users) > 0 {
-		if err := ctx.Err(); err != nil {
-			return a.res, err
+		if a.stopped(ctx) {
+			a.skipAll(users)
+		} else {
+			a.applyUsers(ctx, users)
 		}
-		a.applyUsers(ctx, users)
+	}
+	if a.stop != nil {
+		return a.res, a.stop
 	}
 	return a.res, ctx.Err()
 }
 
 type applier struct {
-	set *spec.Set
-	tgt TargetWriter
-	obs Observer
-	res *ApplyResult
+	set    *spec.Set
+	tgt    TargetWriter
+	obs    Observer
+	gateFn func(context.Context) error
+	res    *ApplyResult
+	// stop is why the apply stopped writing: the gate's error or the
+	// context's; nil while it goes on.
+	stop error
+}
+
+// stopped reports whether the apply has stopped writing, noting a context
+// that ended. It does not call the gate.
+func (a *applier) stopped(ctx context.Context) bool {
+	if a.stop == nil && ctx.Err() != nil {
+		a.stop = ctx.Err()
+	}
+	return a.stop != nil
+}
+
+// gate is called before every write batch: it reports whether the batch
+// may be sent.
+func (a *applier) gate(ctx context.Context) bool {
+	if a.stopped(ctx) {
+		return false
+	}
+	if a.gateFn != nil {
+		if err := a.gateFn(ctx); err != nil {
+			a.stop = err
+			return false
+		}
+	}
+	return true
+}
+
+// skipAll reports changes as not attempted because the apply stopped.
+func (a *applier) skipAll(cs []Change) {
+	for _, c := range cs {
+		a.done(c, fmt.Errorf("%w: %w", ErrNotAttempted, a.stop))
+	}
 }
 
 func (a *applier) done(c Change, err error) {
 	a.res.Outcomes = append(a.res.Outcomes, Outcome{Change: c, Err: err})
-	if err != nil {
-		a.res.Failed++
-	} else {
+	switch {
+	case err == nil:
 		a.res.Applied++
+	case errors.Is(err, ErrNotAttempted):
+		a.res.NotAttempted++
+	default:
+		a.res.Failed++
 	}
 	a.obs.Done(c, err)
 }
@@ -211,13 +296,22 @@ func (a *applier) applyRecords(ctx context.Context, name string, cs []Change) {
 			ok = append(ok, c)
 			fields = append(fields, c.After)
 		}
-		if len(ok) > 0 {
-			results, err := a.tgt.CreateRecords(ctx, col, key, fields)
-			a.report(ok, results, err)
+		for start := 0; start < len(ok); start += WriteBatchSize {
+			end := min(start+WriteBatchSize, len(ok))
+			if !a.gate(ctx) {
+				a.skipAll(ok[start:])
+				break
+			}
+			results, err := a.tgt.CreateRecords(ctx, col, key, fields[start:end])
+			a.report(ok[start:end], results, err)
 		}
 	}
 
 	if len(updates) > 0 {
+		if a.stopped(ctx) {
+			a.skipAll(updates)
+			return
+		}
 		recs, err := a.tgt.RecordsByID(ctx, col, ids)
 		if err != nil {
 			a.failAll(updates, fmt.Errorf("re-read before writing: %w", err))
@@ -242,9 +336,14 @@ func (a *applier) applyRecords(ctx context.Context, name string, cs []Change) {
 			ok = append(ok, c)
 			ups = append(ups, assetpanda.RecordUpdate{ID: c.ID, Fields: c.After})
 		}
-		if len(ok) > 0 {
-			results, err := a.tgt.UpdateRecords(ctx, col, ups)
-			a.report(ok, results, err)
+		for start := 0; start < len(ok); start += WriteBatchSize {
+			end := min(start+WriteBatchSize, len(ok))
+			if !a.gate(ctx) {
+				a.skipAll(ok[start:])
+				break
+			}
+			results, err := a.tgt.UpdateRecords(ctx, col, ups[start:end])
+			a.report(ok[start:end], results, err)
 		}
 	}
 }
@@ -319,8 +418,8 @@ func (a *applier) applyUsers(ctx context.Context, cs []Change) {
 			if (c.Action == ActionCreate) != pass {
 				continue
 			}
-			if err := ctx.Err(); err != nil {
-				a.done(c, err)
+			if a.stopped(ctx) {
+				a.skipAll([]Change{c})
 				continue
 			}
 			if c.Action == ActionCreate {
@@ -335,6 +434,10 @@ func (a *applier) applyUsers(ctx context.Context, cs []Change) {
 				r, err := role(c.Target, c.After[UserRole])
 				if err != nil {
 					a.done(c, err)
+					continue
+				}
+				if !a.gate(ctx) {
+					a.skipAll([]Change{c})
 					continue
 				}
 				u, err := a.tgt.CreateUser(ctx, assetpanda.NewUser{Email: c.After[UserEmail], FirstName: c.After[UserFirstName],
@@ -356,6 +459,10 @@ func (a *applier) applyUsers(ctx context.Context, cs []Change) {
 			up, err := a.userUpdate(c, u, role)
 			if err != nil {
 				a.done(c, err)
+				continue
+			}
+			if !a.gate(ctx) {
+				a.skipAll([]Change{c})
 				continue
 			}
 			_, err = a.tgt.UpdateUser(ctx, u.ID, up)
