@@ -10,6 +10,7 @@
 package spec
 
 import (
+	"log/slog"
 	"time"
 )
 
@@ -184,6 +185,68 @@ type SyncPolicySpec struct {
 	Limits   Limits   `json:"limits,omitempty"`
 	// Suspend plans but never writes (staging mode).
 	Suspend bool `json:"suspend,omitempty"`
+	// RunAtStart makes `pandasync run` run a pass as soon as it has loaded
+	// the spec, then follow the schedule; default true. With false the
+	// first pass waits for the schedule's first slot.
+	RunAtStart *bool `json:"runAtStart,omitempty"`
+	// DegradedAfter is the number of failed passes in a row after which
+	// the loop reports itself degraded; default 3, at least 1.
+	DegradedAfter int `json:"degradedAfter,omitempty"`
+	// Quarantine slows the loop down after many failed passes in a row.
+	Quarantine Quarantine `json:"quarantine,omitempty"`
+	// Webhooks are notified of failed passes, blocked changes, a degraded
+	// or quarantined loop, and its recovery.
+	Webhooks []Webhook `json:"webhooks,omitempty"`
+	// Admin configures the admin listener of `pandasync run`.
+	Admin Admin `json:"admin,omitempty"`
+}
+
+// Quarantine is the slow mode of the loop: after After failed passes in a
+// row it stops retrying quickly and runs one pass every RetryEvery (never
+// more often than the schedule) until a pass succeeds. A spec change,
+// SIGHUP or POST /sync still runs a pass at once. Defaults: 10 and 4h; a
+// negative After disables quarantine and is stored as Disabled by Load.
+type Quarantine struct {
+	After      int      `json:"after,omitempty"`
+	RetryEvery Duration `json:"retryEvery,omitempty"`
+}
+
+// The webhook formats.
+const (
+	WebhookJSON  = "json"  // pandasync's own JSON object (default)
+	WebhookSlack = "slack" // a Slack incoming webhook
+	WebhookTeams = "teams" // a Microsoft Teams workflow webhook (Adaptive Card)
+)
+
+// Webhook is an HTTP endpoint told about what needs a person. URL may be a
+// literal, {env: NAME} or {file: PATH}; as webhook URLs often hold a token,
+// it is never logged.
+type Webhook struct {
+	// Name labels the webhook in logs and metrics; default "webhook-N"
+	// (N counting from 1 in the list).
+	Name   string `json:"name,omitempty"`
+	URL    Value  `json:"url"`
+	Format string `json:"format,omitempty"` // json (default), slack or teams
+}
+
+// String names the webhook and its format, never its URL.
+func (w Webhook) String() string { return w.Name + " (" + w.Format + ")" }
+
+// GoString is String, so that %#v does not print the URL either.
+func (w Webhook) GoString() string { return "spec.Webhook{" + w.String() + "}" }
+
+// LogValue logs the webhook's name and format, never its URL.
+func (w Webhook) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("name", w.Name), slog.String("format", w.Format))
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	// Token, when set, is the bearer token that POST /sync and every other
+	// request that is not read-only must carry. It is required when the
+	// listener is reachable from other hosts. {env: NAME} or {file: PATH},
+	// never a literal.
+	Token Value `json:"token,omitempty"`
 }
 
 // Schedule says when `pandasync run` reconciles: first at Start, then every

@@ -49,6 +49,13 @@ const (
 	// DefaultPolicyName names the SyncPolicy Load makes up when the set has
 	// none.
 	DefaultPolicyName = "default"
+	// DefaultDegradedAfter is the number of failed passes in a row after
+	// which the loop reports itself degraded.
+	DefaultDegradedAfter = 3
+	// DefaultQuarantineAfter and DefaultQuarantineRetryEvery configure the
+	// loop's slow mode after many failed passes in a row.
+	DefaultQuarantineAfter      = 10
+	DefaultQuarantineRetryEvery = 4 * time.Hour
 )
 
 // The values of UserMappingSpec.OnRemove and CollectionMappingSpec.OnRemove.
@@ -136,6 +143,30 @@ func defaultSyncPolicy(p *SyncPolicy) {
 	l.MaxFieldClearPercent = defaultLimit(l.MaxFieldClearPercent, DefaultMaxFieldClearPercent)
 	l.MaxCreates = defaultLimit(l.MaxCreates, DefaultMaxCreates)
 	l.MaxCreatePercent = defaultLimit(l.MaxCreatePercent, DefaultMaxCreatePercent)
+	defaultRuntime(s)
+}
+
+// defaultRuntime fills in the SyncPolicy fields `pandasync run` reads.
+func defaultRuntime(s *SyncPolicySpec) {
+	if s.RunAtStart == nil {
+		s.RunAtStart = ptr(true)
+	}
+	if s.DegradedAfter == 0 {
+		s.DegradedAfter = DefaultDegradedAfter
+	}
+	s.Quarantine.After = defaultLimit(s.Quarantine.After, DefaultQuarantineAfter)
+	if s.Quarantine.RetryEvery.Duration == 0 {
+		s.Quarantine.RetryEvery.Duration = DefaultQuarantineRetryEvery
+	}
+	for i := range s.Webhooks {
+		w := &s.Webhooks[i]
+		if w.Name == "" {
+			w.Name = fmt.Sprintf("webhook-%d", i+1)
+		}
+		if w.Format == "" {
+			w.Format = WebhookJSON
+		}
+	}
 }
 
 // defaultLimit maps 0 to def and any negative number to Disabled.
@@ -484,6 +515,39 @@ func validateSyncPolicy(ctx docContext, p *SyncPolicy) {
 		if pct.v > 100 {
 			ctx.add("spec.limits."+pct.name, "must be at most 100 (a negative value disables the limit), got %d", pct.v)
 		}
+	}
+	validateRuntime(ctx, s)
+}
+
+// validateRuntime checks the SyncPolicy fields `pandasync run` reads.
+func validateRuntime(ctx docContext, s SyncPolicySpec) {
+	if s.DegradedAfter < 1 {
+		ctx.add("spec.degradedAfter", "must be at least 1, got %d", s.DegradedAfter)
+	}
+	if s.Quarantine.RetryEvery.Duration < MinEvery {
+		ctx.add("spec.quarantine.retryEvery", "must be at least %s, got %s", shortDuration(MinEvery), s.Quarantine.RetryEvery.Duration)
+	}
+	names := map[string]int{}
+	for i, w := range s.Webhooks {
+		p := fmt.Sprintf("spec.webhooks[%d]", i)
+		if j, dup := names[w.Name]; dup {
+			ctx.add(join(p, "name"), "%q is also the name of webhooks[%d]", w.Name, j)
+		}
+		names[w.Name] = i
+		// The URL is not quoted in messages: it often holds a token.
+		if lit, ok := validateRequired(ctx, join(p, "url"), w.URL); ok {
+			if u, err := url.Parse(lit); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				ctx.add(join(p, "url"), "must be an http or https URL")
+			}
+		}
+		switch w.Format {
+		case WebhookJSON, WebhookSlack, WebhookTeams:
+		default:
+			ctx.add(join(p, "format"), "must be %q, %q or %q, got %q", WebhookJSON, WebhookSlack, WebhookTeams, w.Format)
+		}
+	}
+	if !s.Admin.Token.IsZero() {
+		validateSecret(ctx, "spec.admin.token", s.Admin.Token)
 	}
 }
 

@@ -264,3 +264,19 @@ func TestRedaction(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookRedacted checks that a webhook's URL, which often holds a
+// token, never shows in its string forms or logs.
+func TestWebhookRedacted(t *testing.T) {
+	w := Webhook{Name: "ops", URL: Value{Literal: "https://hooks.example.com/CANARY"}, Format: WebhookSlack}
+	var logs strings.Builder
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("webhook", "webhook", w)
+	for _, out := range []string{w.String(), fmt.Sprintf("%v %+v %#v %s", w, w, w, w), logs.String()} {
+		if strings.Contains(out, "CANARY") {
+			t.Errorf("the webhook URL shows in %q", out)
+		}
+		if !strings.Contains(out, "ops") {
+			t.Errorf("the webhook name is missing from %q", out)
+		}
+	}
+}
