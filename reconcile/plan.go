@@ -214,6 +214,12 @@ type Prior struct {
 	Spec      string `json:"spec"`
 	Directory string `json:"directory"`
 	Target    string `json:"target"`
+	// Revision is the git revision of the spec files ("main@sha1:…",
+	// Flux's format) when they are in a git work tree, and Dirty says the
+	// files differ from it. The caller that knows the files' origin fills
+	// them in; they are informational, and apply never compares them.
+	Revision string `json:"revision,omitempty"`
+	Dirty    bool   `json:"dirty,omitempty"`
 }
 
 // The one-time overrides of the limits, as Options and Plan.Overrides name

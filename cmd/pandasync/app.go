@@ -63,6 +63,7 @@ func commands() []command {
 		{"plan", "show what would change in Asset Panda, and why", (*app).plan},
 		{"apply", "apply a saved plan, or plan and apply after confirmation", (*app).apply},
 		{"run", "reconcile continuously: on a schedule and whenever the spec changes", (*app).runLoop},
+		{"history", "show the last writes pandasync made (the audit log)", (*app).history},
 		{"explain", "show how one person maps: groups, nesting path, planned changes", (*app).explain},
 		{"demo", "run validate, plan, apply and plan against an embedded AD and Asset Panda", (*app).demo},
 		{"emulator", "serve the Asset Panda API emulator", (*app).emulator},

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pandasync/pandasync/reconcile"
+	"github.com/pandasync/pandasync/reconcile/loop"
 	"github.com/pandasync/pandasync/spec"
 )
 
@@ -19,14 +20,16 @@ type applyArgs struct {
 	autoApprove bool
 	mappings    []string
 	overrides   []string // reconcile.Override* names
+	stateDir    string
 }
 
 func parseApplyArgs(a *app, args []string) (applyArgs, error) {
 	var aa applyArgs
-	fs := a.flags("apply", "[-auto-approve] [-mapping NAME]... "+overrideUsage+" [PLANFILE]")
+	fs := a.flags("apply", "[-auto-approve] [-mapping NAME]... "+overrideUsage+" [-state-dir DIR] [PLANFILE]")
 	fs.BoolVar(&aa.autoApprove, "auto-approve", false, "apply without asking for confirmation")
 	fs.Var((*stringsFlag)(&aa.mappings), "mapping", "apply only the changes of mapping `NAME` (repeatable; not with PLANFILE)")
 	of := addOverrideFlags(fs, "this one run (not with PLANFILE)")
+	fs.StringVar(&aa.stateDir, "state-dir", "", stateDirUsage)
 	if err := parse(fs, args); err != nil {
 		return aa, err
 	}
@@ -59,6 +62,12 @@ func (a *app) apply(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	// One writer at a time: a running `pandasync run` holds the lock.
+	st, err := a.openState(aa.stateDir, "pandasync apply", false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	s, err := a.open()
 	if err != nil {
 		return err
@@ -94,7 +103,11 @@ func (a *app) apply(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	res, err := a.applyPlan(ctx, p, set, ap)
+	rev, err := a.revision(set)
+	if err != nil {
+		a.log.Warn("the spec's git revision cannot be read", "error", err)
+	}
+	res, err := a.applyAudited(ctx, p, set, ap, st.audit, rev)
 	if err != nil {
 		return err
 	}
@@ -123,12 +136,23 @@ func planOutcome(p *reconcile.Plan, res *reconcile.ApplyResult) error {
 // applyPlan applies a plan, showing progress. The error is non-nil only
 // when the apply as a whole could not run.
 func (a *app) applyPlan(ctx context.Context, p *reconcile.Plan, set *spec.Set, tgt reconcile.TargetWriter) (*reconcile.ApplyResult, error) {
+	return a.applyAudited(ctx, p, set, tgt, nil, loop.Revision{})
+}
+
+// applyAudited is applyPlan that, with an audit log, writes every attempted
+// change to it as pass "apply" and stops writing if the log fails.
+func (a *app) applyAudited(ctx context.Context, p *reconcile.Plan, set *spec.Set, tgt reconcile.TargetWriter, audit *loop.Audit, rev loop.Revision) (*reconcile.ApplyResult, error) {
 	if !p.HasChanges() {
 		fmt.Fprintln(a.stdout, "No changes to apply.")
 		return &reconcile.ApplyResult{}, nil
 	}
 	obs := newProgress(a.stdout, a.terminal, a.paint)
-	res, err := reconcile.Apply(ctx, p, set, tgt, obs)
+	opts := reconcile.ApplyOptions{Observer: obs}
+	if audit != nil {
+		ao := &loop.AuditObserver{Audit: audit, Pass: "apply", Revision: rev, Next: obs}
+		opts = reconcile.ApplyOptions{Observer: ao, Gate: ao.Gate}
+	}
+	res, err := reconcile.ApplyWith(ctx, p, set, tgt, opts)
 	obs.finish()
 	if err != nil && res == nil {
 		return nil, err

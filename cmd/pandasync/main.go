@@ -7,8 +7,8 @@
 //
 //	pandasync [-f PATH]... [-log-level LEVEL] COMMAND [flags]
 //
-// Commands: validate, check, plan, apply, run, explain, demo, emulator,
-// version. `pandasync help COMMAND` describes one.
+// Commands: validate, check, plan, apply, run, history, explain, demo,
+// emulator, version. `pandasync help COMMAND` describes one.
 package main
 
 import (
@@ -21,8 +21,12 @@ import (
 )
 
 func main() {
+	// SIGTERM or SIGINT cancels ctx: run stops gracefully, letting the
+	// write batch in flight complete. The handlers are then dropped, so a
+	// second signal ends the process at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	_, noColor := os.LookupEnv("NO_COLOR")
 	a := &app{
 		stdin:     os.Stdin,

@@ -67,6 +67,8 @@ func newDemoWorld(t *testing.T) *demoWorld {
 		t.Fatalf("start demo world: %v", err)
 	}
 	t.Cleanup(w.Close)
+	// The writers' state directory, as systemd would name it.
+	w.env["STATE_DIRECTORY"] = t.TempDir()
 	return w
 }
 

@@ -16,20 +16,28 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/pandasync/pandasync/reconcile"
+	"github.com/pandasync/pandasync/reconcile/loop"
 )
 
 func TestParseRunArgs(t *testing.T) {
-	defaults := runArgs{listen: defaultListen, passTimeout: reconcile.DefaultPassTimeout, maxBackoff: reconcile.DefaultBackoffMax}
+	defaults := runArgs{listen: defaultListen, passTimeout: loop.DefaultPassTimeout, maxBackoff: loop.DefaultBackoffMax, shutdownTimeout: loop.DefaultShutdownTimeout}
+	with := func(f func(*runArgs)) runArgs {
+		ra := defaults
+		f(&ra)
+		return ra
+	}
 	tests := map[string]struct {
 		args    []string
 		want    runArgs
 		wantErr bool
 	}{
-		"defaults":        {nil, defaults, false},
-		"once":            {[]string{"-once"}, runArgs{once: true, listen: defaultListen, passTimeout: reconcile.DefaultPassTimeout, maxBackoff: reconcile.DefaultBackoffMax}, false},
-		"no listener":     {[]string{"-listen", ""}, runArgs{passTimeout: reconcile.DefaultPassTimeout, maxBackoff: reconcile.DefaultBackoffMax}, false},
-		"tuned":           {[]string{"-listen", "127.0.0.1:9191", "-pass-timeout", "30m", "-max-backoff", "1m"}, runArgs{listen: "127.0.0.1:9191", passTimeout: 30 * time.Minute, maxBackoff: time.Minute}, false},
+		"defaults":    {nil, defaults, false},
+		"once":        {[]string{"-once"}, with(func(ra *runArgs) { ra.once = true }), false},
+		"no listener": {[]string{"-listen", ""}, with(func(ra *runArgs) { ra.listen = "" }), false},
+		"state dir":   {[]string{"-state-dir", "/srv/pandasync"}, with(func(ra *runArgs) { ra.stateDir = "/srv/pandasync" }), false},
+		"tuned": {[]string{"-listen", "127.0.0.1:9191", "-pass-timeout", "30m", "-max-backoff", "1m", "-shutdown-timeout", "10s"},
+			runArgs{listen: "127.0.0.1:9191", passTimeout: 30 * time.Minute, maxBackoff: time.Minute, shutdownTimeout: 10 * time.Second}, false},
+		"zero shutdown":   {[]string{"-shutdown-timeout", "0s"}, runArgs{}, true},
 		"zero timeout":    {[]string{"-pass-timeout", "0s"}, runArgs{}, true},
 		"stray argument":  {[]string{"now"}, runArgs{}, true},
 		"unknown flag":    {[]string{"-forever"}, runArgs{}, true},
@@ -108,9 +116,34 @@ func TestRunOnce(t *testing.T) {
 		env[k] = v
 	}
 	delete(env, "PANDASYNC_AP_PASSWORD")
-	code, _, errOut = run(t, env, "-f", dir, "run", "-once")
-	if code != exitError || !strings.Contains(errOut, "PANDASYNC_AP_PASSWORD") {
-		t.Errorf("run -once without a secret: exit %d stderr %q, want 1 naming the variable", code, errOut)
+	code, out, errOut = run(t, env, "-f", dir, "run", "-once")
+	if code != exitError || strings.Count(out+errOut, "PANDASYNC_AP_PASSWORD") != 1 {
+		t.Errorf("run -once without a secret: exit %d, want 1 naming the variable once\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, never := range []string{"waiting", "retry", "next_run"} {
+		if strings.Contains(errOut, never) {
+			t.Errorf("run -once promises %q, but nothing waits:\n%s", never, errOut)
+		}
+	}
+
+	// A mapping with a problem: the rest is in sync, but the pass is not
+	// green (exit 1), and the problem is shown once.
+	typo := `apiVersion: pandasync.dev/v1alpha1
+kind: CollectionMapping
+metadata: {name: typo}
+spec:
+  account: Acme
+  module: IT Assets
+  collection: Peeple
+  group: CN=All Staff,OU=Groups,DC=corp,DC=example,DC=com
+  key: {field: AD SID}
+`
+	if err := os.WriteFile(filepath.Join(dir, "typo.yaml"), []byte(typo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = run(t, w.env, "-f", dir, "run", "-once")
+	if code != exitError || strings.Count(out+errOut, "Peeple") != 1 {
+		t.Errorf("run -once with a problem: exit %d, want 1 showing the problem once\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
 
@@ -128,8 +161,13 @@ func TestRunServe(t *testing.T) {
 	hup := make(chan os.Signal, 1)
 	addrs := make(chan string, 1)
 	done := make(chan error, 1)
-	ra := runArgs{listen: "127.0.0.1:0", passTimeout: time.Minute, maxBackoff: time.Minute}
-	go func() { done <- a.serve(ctx, ra, hup, func(addr string) { addrs <- addr }) }()
+	ra := runArgs{listen: "127.0.0.1:0", passTimeout: time.Minute, maxBackoff: time.Minute, shutdownTimeout: time.Minute}
+	st, err := a.openState(w.env["STATE_DIRECTORY"], "pandasync run", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	go func() { done <- a.serve(ctx, ra, st, hup, func(addr string) { addrs <- addr }) }()
 	var base string
 	select {
 	case addr := <-addrs:
@@ -140,18 +178,18 @@ func TestRunServe(t *testing.T) {
 		t.Fatal("the admin listener did not start")
 	}
 
-	st := waitStatus(t, base, func(st reconcile.Status) bool { return st.Passes >= 1 })
-	if st.LastPass.Outcome != reconcile.OutcomeSuccess || st.LastPass.Reason != reconcile.ReasonSchedule {
-		t.Errorf("first pass: %+v, want a successful scheduled pass", st.LastPass)
+	status := waitStatus(t, base, func(st loop.Status) bool { return st.Passes >= 1 })
+	if status.LastPass.Outcome != loop.OutcomeSuccess || status.LastPass.Reason != loop.ReasonStartup {
+		t.Errorf("first pass: %+v, want a successful start-up pass", status.LastPass)
 	}
 	if code, _ := httpGet(t, base+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz = %d after the first pass, want 200", code)
 	}
 
 	hup <- syscall.SIGHUP
-	st = waitStatus(t, base, func(st reconcile.Status) bool { return st.Passes >= 2 })
-	if st.LastPass.Reason != "SIGHUP" || st.LastPass.Outcome != reconcile.OutcomeNoChanges {
-		t.Errorf("pass after SIGHUP: %+v, want one without changes", st.LastPass)
+	status = waitStatus(t, base, func(st loop.Status) bool { return st.Passes >= 2 })
+	if status.LastPass.Reason != "SIGHUP" || status.LastPass.Outcome != loop.OutcomeNoChanges {
+		t.Errorf("pass after SIGHUP: %+v, want one without changes", status.LastPass)
 	}
 	_, metrics := httpGet(t, base+"/metrics")
 	for _, want := range []string{`pandasync_passes_total{outcome="success"} 1`, `pandasync_passes_total{outcome="no_changes"} 1`} {
@@ -205,12 +243,12 @@ func TestRunServe(t *testing.T) {
 
 // waitStatus polls /status until ok holds; the deadline only stops a hung
 // test.
-func waitStatus(t *testing.T, base string, ok func(reconcile.Status) bool) reconcile.Status {
+func waitStatus(t *testing.T, base string, ok func(loop.Status) bool) loop.Status {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, body := httpGet(t, base+"/status")
-		var st reconcile.Status
+		var st loop.Status
 		if err := json.Unmarshal([]byte(body), &st); err != nil {
 			t.Fatalf("/status: %v\n%s", err, body)
 		}

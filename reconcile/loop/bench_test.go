@@ -1,4 +1,4 @@
-package reconcile_test
+package loop_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/pandasync/pandasync/providers/assetpanda/emulator"
-	"github.com/pandasync/pandasync/reconcile"
+	"github.com/pandasync/pandasync/reconcile/loop"
 )
 
 // BenchmarkLoopOnceNoChanges measures a whole pass with nothing to do
@@ -14,20 +14,20 @@ import (
 // embedded directory and the emulator, and reports the API requests and
 // writes it makes: a converged pass must write nothing.
 func BenchmarkLoopOnceNoChanges(b *testing.B) {
-	w := newWorldWith(b, emulator.Options{Rate: emulator.Rate{Requests: -1}})
-	l, err := reconcile.NewLoop(reconcile.LoopConfig{Load: w.load, Connect: w.connect})
+	w := newWorldWith(b, worldOptions{emulator: emulator.Options{Rate: emulator.Rate{Requests: -1}}})
+	l, err := loop.New(loop.Config{Load: w.load, Reconciler: &loop.Syncer{Connect: w.connect}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if rep, err := l.Once(ctx); err != nil || rep.Outcome != reconcile.OutcomeSuccess {
+	if rep, err := l.Once(ctx); err != nil || rep.Outcome != loop.OutcomeSuccess {
 		b.Fatalf("converging pass: %v %+v", err, rep)
 	}
 	before := w.emu.Stats()
 	b.ResetTimer()
 	for b.Loop() {
 		rep, err := l.Once(ctx)
-		if err != nil || rep.Outcome != reconcile.OutcomeNoChanges {
+		if err != nil || rep.Outcome != loop.OutcomeNoChanges {
 			b.Fatalf("pass: %v outcome %q error %q", err, rep.Outcome, rep.Error)
 		}
 	}

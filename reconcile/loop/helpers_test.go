@@ -1,9 +1,11 @@
-package reconcile_test
+package loop_test
 
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,14 +14,17 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-ldap/ldap/v3"
 
 	"github.com/pandasync/pandasync/providers/activedirectory"
 	"github.com/pandasync/pandasync/providers/activedirectory/embedded"
 	"github.com/pandasync/pandasync/providers/assetpanda"
 	"github.com/pandasync/pandasync/providers/assetpanda/emulator"
-	"github.com/pandasync/pandasync/reconcile"
+	"github.com/pandasync/pandasync/reconcile/loop"
 	"github.com/pandasync/pandasync/spec"
 )
 
@@ -48,7 +53,7 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
-func (c *fakeClock) NewTimer(d time.Duration) reconcile.Timer {
+func (c *fakeClock) NewTimer(d time.Duration) loop.Timer {
 	c.mu.Lock()
 	t := &fakeTimer{d: d, at: c.now.Add(d), c: make(chan time.Time, 1)}
 	c.mu.Unlock()
@@ -92,12 +97,12 @@ func (t *fakeTimer) C() <-chan time.Time { return t.c }
 func (t *fakeTimer) Stop() bool          { return true }
 
 // events collects the loop's events.
-type events chan reconcile.LoopEvent
+type events chan loop.Event
 
-func (e events) notify(ev reconcile.LoopEvent) { e <- ev }
+func (e events) notify(ev loop.Event) { e <- ev }
 
 // wait returns the next event of the kind.
-func (e events) wait(t *testing.T, kind reconcile.LoopEventKind) reconcile.LoopEvent {
+func (e events) wait(t *testing.T, kind loop.EventKind) loop.Event {
 	t.Helper()
 	deadline := time.After(waitLimit)
 	for {
@@ -113,16 +118,16 @@ func (e events) wait(t *testing.T, kind reconcile.LoopEventKind) reconcile.LoopE
 }
 
 // pass returns the report of the next finished pass.
-func (e events) pass(t *testing.T) *reconcile.PassReport {
+func (e events) pass(t *testing.T) *loop.PassReport {
 	t.Helper()
-	return e.wait(t, reconcile.EventPassDone).Pass
+	return e.wait(t, loop.EventPassDone).Pass
 }
 
 // startLoop runs the loop until the test ends; the test's cleanup cancels
 // it and checks that Run returned nil.
-func startLoop(t *testing.T, cfg reconcile.LoopConfig) *reconcile.Loop {
+func startLoop(t *testing.T, cfg loop.Config) *loop.Loop {
 	t.Helper()
-	l, err := reconcile.NewLoop(cfg)
+	l, err := loop.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,12 +165,23 @@ const (
 )
 
 func newWorld(t testing.TB) *world {
-	return newWorldWith(t, emulator.Options{})
+	return newWorldWith(t, worldOptions{})
 }
 
-func newWorldWith(t testing.TB, opts emulator.Options) *world {
+// worldOptions vary the world.
+type worldOptions struct {
+	emulator emulator.Options
+	// staff adds that many people to All Staff, so that the People
+	// collection gets more than one write batch.
+	staff int
+}
+
+// staffDN is the DN of the i-th extra member of All Staff.
+func staffDN(i int) string { return fmt.Sprintf("CN=Staff %04d,OU=People,%s", i, demoBase) }
+
+func newWorldWith(t testing.TB, opts worldOptions) *world {
 	t.Helper()
-	f, err := os.Open(filepath.FromSlash("../examples/demo/directory.ldif"))
+	f, err := os.Open(filepath.FromSlash("../../examples/demo/directory.ldif"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +189,24 @@ func newWorldWith(t testing.TB, opts emulator.Options) *world {
 	f.Close()
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := range opts.staff {
+		name := fmt.Sprintf("staff%04d", i)
+		entries = append(entries, ldap.NewEntry(staffDN(i), map[string][]string{
+			"objectClass": {"top", "person", "organizationalPerson", "user"}, "cn": {fmt.Sprintf("Staff %04d", i)},
+			"givenName": {"Staff"}, "sn": {fmt.Sprintf("%04d", i)}, "sAMAccountName": {name},
+			"userPrincipalName": {name + "@corp.example.com"}, "mail": {name + "@corp.example.com"},
+			"userAccountControl": {"512"},
+		}))
+	}
+	if opts.staff > 0 {
+		for _, e := range entries {
+			if strings.HasPrefix(e.DN, "CN=All Staff,") {
+				for i := range opts.staff {
+					e.Attributes = append(e.Attributes, &ldap.EntryAttribute{Name: "member", Values: []string{staffDN(i)}})
+				}
+			}
+		}
 	}
 	srv, err := embedded.New(entries, embedded.Options{BindDN: demoBindDN, Password: demoPassword})
 	if err != nil {
@@ -183,7 +217,7 @@ func newWorldWith(t testing.TB, opts emulator.Options) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sf, err := os.Open(filepath.FromSlash("../examples/demo/assetpanda-seed.json"))
+	sf, err := os.Open(filepath.FromSlash("../../examples/demo/assetpanda-seed.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +226,7 @@ func newWorldWith(t testing.TB, opts emulator.Options) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	emu, err := emulator.New(seed, opts)
+	emu, err := emulator.New(seed, opts.emulator)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +234,7 @@ func newWorldWith(t testing.TB, opts emulator.Options) *world {
 	t.Cleanup(hs.Close)
 
 	w := &world{dir: srv, ldapURL: url, emu: emu, apURL: hs.URL, specDir: t.TempDir()}
-	w.writeSpec(t, "pandasync.yaml", readFile(t, "testdata/loop/pandasync.yaml"))
+	w.writeSpec(t, "pandasync.yaml", readFile(t, "testdata/pandasync.yaml"))
 	return w
 }
 
@@ -229,7 +263,7 @@ func (w *world) writeSpec(t testing.TB, name, content string) {
 func (w *world) load() (*spec.Set, error) { return spec.Load(w.specDir) }
 
 // connect builds real providers pointed at the world's servers.
-func (w *world) connect(ctx context.Context, set *spec.Set, log *slog.Logger) (*reconcile.Providers, error) {
+func (w *world) connect(ctx context.Context, set *spec.Set, log *slog.Logger) (*loop.Providers, error) {
 	dir, err := activedirectory.New(activedirectory.Config{URLs: []string{w.ldapURL}, BaseDN: demoBase,
 		BindDN: demoBindDN, Password: demoPassword, AllowCleartextBind: true, Logger: log})
 	if err != nil {
@@ -241,19 +275,19 @@ func (w *world) connect(ctx context.Context, set *spec.Set, log *slog.Logger) (*
 		dir.Close()
 		return nil, err
 	}
-	return reconcile.NewProviders(dir, ap), nil
+	return loop.NewProviders(dir, ap), nil
 }
 
 // config is a loop configuration against the world with a fake clock and
 // no jitter.
-func (w *world) config(clock *fakeClock, ev events) reconcile.LoopConfig {
-	return reconcile.LoopConfig{
-		Load:     w.load,
-		Connect:  w.connect,
-		Clock:    clock,
-		Rand:     func() float64 { return 0 },
-		Notify:   ev.notify,
-		Debounce: 50 * time.Millisecond,
+func (w *world) config(clock *fakeClock, ev events) loop.Config {
+	return loop.Config{
+		Load:       w.load,
+		Reconciler: &loop.Syncer{Connect: w.connect},
+		Clock:      clock,
+		Rand:       func() float64 { return 0 },
+		Events:     ev.notify,
+		Debounce:   50 * time.Millisecond,
 	}
 }
 
@@ -288,3 +322,84 @@ func metricLines(body string) []string {
 
 // errFlaky is a failure retrying can fix.
 var errFlaky = errors.New("directory server unavailable")
+
+// policy returns the loop tests' spec with lines added to the SyncPolicy's
+// spec (the file's last document), each a YAML line such as
+// "runAtStart: false".
+func policy(t testing.TB, lines ...string) string {
+	t.Helper()
+	s := readFile(t, "testdata/pandasync.yaml")
+	for _, l := range lines {
+		s += "  " + l + "\n"
+	}
+	return s
+}
+
+// withSchedule returns the loop tests' spec with another schedule.
+func withSchedule(t testing.TB, schedule string, lines ...string) string {
+	t.Helper()
+	s := strings.Replace(policy(t, lines...), "schedule: {every: 1h}", "schedule: "+schedule, 1)
+	if !strings.Contains(s, "schedule: "+schedule) {
+		t.Fatal("the test spec's schedule is not the one this helper rewrites")
+	}
+	return s
+}
+
+// terminalError is an error that says, as providers do, that retrying
+// cannot fix it.
+type terminalError struct{ msg string }
+
+func (e *terminalError) Error() string  { return e.msg }
+func (e *terminalError) Terminal() bool { return true }
+
+// failingConnect fails while *n > 0 (counting down), then connects to the
+// world.
+func (w *world) failingConnect(n *atomic.Int32, err error) func(context.Context, *spec.Set, *slog.Logger) (*loop.Providers, error) {
+	return func(ctx context.Context, set *spec.Set, log *slog.Logger) (*loop.Providers, error) {
+		if n.Add(-1) >= 0 {
+			return nil, err
+		}
+		return w.connect(ctx, set, log)
+	}
+}
+
+// logBuffer collects JSON log lines, safe for concurrent use.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// lines returns the log records whose msg is msg.
+func (l *logBuffer) lines(t testing.TB, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, line)
+		}
+		if rec["msg"] == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
