@@ -61,8 +61,10 @@ func NewAuditEntry(now time.Time, pass string, rev Revision, c reconcile.Change,
 
 // Audit appends entries to an audit file, rotating it by size. Its methods
 // may be called from several goroutines. After a write fails it refuses
-// further entries (Err) until Retry reopens the file, so that a caller can
-// stop writing to Asset Panda rather than write without a trail.
+// further entries (Err) until Retry finds the file writable again, so that
+// a caller can stop writing to Asset Panda rather than write without a
+// trail: the batch in flight when the log failed is the only one that may
+// lack entries (its changes are still logged one line each).
 type Audit struct {
 	path    string
 	maxSize int64
@@ -161,8 +163,9 @@ func (a *Audit) Err() error {
 	return a.err
 }
 
-// Retry reopens the audit file after a failure and reports whether the
-// log works.
+// Retry, after a failure, reopens the audit file and probes it with an
+// empty line (which readers skip), and reports whether the log works. It
+// does nothing while the log works.
 func (a *Audit) Retry() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -177,6 +180,11 @@ func (a *Audit) Retry() error {
 		a.err = err
 		return err
 	}
+	if _, err := a.f.Write([]byte{'\n'}); err != nil {
+		a.err = fmt.Errorf("audit log: %w", err)
+		return a.err
+	}
+	a.size++
 	a.err = nil
 	return nil
 }

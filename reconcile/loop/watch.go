@@ -19,9 +19,10 @@ import (
 // It watches directories, never single files: editors save atomically by
 // writing a temporary file and renaming it over the old one, which a watch
 // on the file itself would lose. For a directory it reacts to spec files
-// (*.yaml, *.yml; not hidden, not editor backups) and to Kubernetes'
-// "..data" symlink swap; for a file it reacts to that name in its parent
-// directory. One goroutine owns the debounce timer.
+// (*.yaml, *.yml; not hidden, not editor backups); for a file it reacts to
+// that name in its parent directory; for both, to Kubernetes' atomic swap
+// of a mounted ConfigMap's "..data" symlink. One goroutine owns the
+// debounce timer.
 type Watcher struct {
 	fsw      *fsnotify.Watcher
 	out      chan struct{}
@@ -156,10 +157,15 @@ func (w *Watcher) relevant(ev fsnotify.Event) bool {
 	if !ok {
 		return false
 	}
+	if name == "..data" {
+		// Kubernetes swapped a mounted ConfigMap's files, which are
+		// symlinks through ..data, whether a directory or a file was named.
+		return true
+	}
 	if names != nil {
 		return names[name]
 	}
-	return name == "..data" || isSpecFile(name)
+	return isSpecFile(name)
 }
 
 // isSpecFile is spec.Load's rule for the files of a directory: *.yaml or
