@@ -297,11 +297,12 @@ func TestServiceUnit(t *testing.T) {
 		directives[k] = append(directives[k], v)
 	}
 	for k, want := range map[string]string{
-		"DynamicUser":   "yes",
-		"ProtectSystem": "strict",
-		"Restart":       "on-failure",
-		"ExecReload":    "/bin/kill -HUP $MAINPID",
-		"KillSignal":    "SIGTERM",
+		"DynamicUser":    "yes",
+		"ProtectSystem":  "strict",
+		"Restart":        "on-failure",
+		"ExecReload":     "/bin/kill -HUP $MAINPID",
+		"KillSignal":     "SIGTERM",
+		"StateDirectory": "pandasync",
 	} {
 		if got := directives[k]; len(got) != 1 || got[0] != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
@@ -320,7 +321,13 @@ func TestServiceUnit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ExecStart run flags %q: %v %s", exec[i+1:], err, errb)
 	}
-	if ra.once || ra.listen != defaultListen {
-		t.Errorf("ExecStart runs %+v, want the service on the default loopback listener", ra)
+	if ra.once || ra.listen != defaultListen || ra.stateDir != "" {
+		t.Errorf("ExecStart runs %+v, want the service on the default loopback listener with $STATE_DIRECTORY", ra)
+	}
+	// systemd stops the unit with SIGKILL after TimeoutStopSec: leave the
+	// shutdown timeout room.
+	stop, err := time.ParseDuration(directives["TimeoutStopSec"][0])
+	if err != nil || stop <= ra.shutdownTimeout {
+		t.Errorf("TimeoutStopSec %q, want more than the shutdown timeout %s", directives["TimeoutStopSec"], ra.shutdownTimeout)
 	}
 }
