@@ -97,6 +97,7 @@ func (a *Audit) open() error {
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
+	matchOwner(f, filepath.Dir(a.path))
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()

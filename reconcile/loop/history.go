@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -85,6 +86,7 @@ func (h *History) Add(r *PassReport) error {
 	if err != nil {
 		return fmt.Errorf("pass history: %w", err)
 	}
+	matchOwner(f, filepath.Dir(h.path))
 	_, err = f.Write(append(line, '\n'))
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -123,6 +125,7 @@ func writeFileSync(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
+	matchOwner(f, filepath.Dir(path))
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()

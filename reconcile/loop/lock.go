@@ -73,6 +73,7 @@ func AcquireLock(dir string, h Holder) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
+	matchOwner(f, dir)
 	ok, err := tryLock(f)
 	if err != nil {
 		f.Close()

@@ -13,3 +13,5 @@ func tryLock(*os.File) (bool, error) {
 }
 
 func unlock(*os.File) error { return nil }
+
+func matchOwner(*os.File, string) {}

@@ -379,7 +379,7 @@ func (l *Loop) notifyPass(st *loopState, rep *PassReport, res Result, tr transit
 		l.notifier.notify(n, key)
 	}
 	if rep.Outcome.Green() {
-		send(NotifyRecovered, fmt.Sprintf("recovered: pass %s: %s", rep.ID, rep.Describe()), nil, "")
+		send(NotifyRecovered, fmt.Sprintf("recovered: pass %s %s", rep.ID, rep.Describe()), nil, "")
 		return
 	}
 	next := "next attempt after a spec change, SIGHUP or POST /sync"
@@ -398,7 +398,7 @@ func (l *Loop) notifyPass(st *loopState, rep *PassReport, res Result, tr transit
 			lines = append(lines, p.String())
 		}
 		keys = append(keys, lines...)
-		send(NotifyPassFailed, fmt.Sprintf("pass %s finished with problems: %s", rep.ID, rep.Describe()), clip(lines), "problems:"+digest(keys))
+		send(NotifyPassFailed, fmt.Sprintf("pass %s %s", rep.ID, rep.Describe()), clip(lines), "problems:"+digest(keys))
 	}
 	if p := res.Plan; p != nil && len(p.Blocked) > 0 {
 		var lines, keys []string
@@ -412,7 +412,7 @@ func (l *Loop) notifyPass(st *loopState, rep *PassReport, res Result, tr transit
 			clip(lines), digest(keys))
 	}
 	if tr.degraded {
-		send(NotifyDegraded, fmt.Sprintf("degraded: %d passes in a row were not green; the last %s", st.failures, rep.Describe()), nil, "degraded")
+		send(NotifyDegraded, fmt.Sprintf("degraded: %d passes in a row were not green; the last pass %s", st.failures, rep.Describe()), nil, "degraded")
 	}
 	if tr.quarantined {
 		send(NotifyQuarantined, fmt.Sprintf("quarantined after %d passes in a row that were not green: one attempt every %s; %s",

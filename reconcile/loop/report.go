@@ -143,7 +143,8 @@ func (r *PassReport) clone() *PassReport {
 	return &c
 }
 
-// Describe says in one line how the pass ended, for logs, the state's
+// Describe says in one line how the pass ended, as a phrase that follows
+// "the pass" ("failed: …", "finished: 3 changes applied"), for the state's
 // reason and notifications.
 func (r *PassReport) Describe() string {
 	switch r.Outcome {
@@ -155,7 +156,7 @@ func (r *PassReport) Describe() string {
 	case OutcomeStopped:
 		return "stopped before it finished"
 	case OutcomeNoChanges:
-		return "nothing to do"
+		return "had nothing to do"
 	case OutcomeSuspended:
 		return "planned only: writes are suspended"
 	}
@@ -176,7 +177,7 @@ func (r *PassReport) Describe() string {
 	if c.NotAttempted > 0 {
 		parts = append(parts, fmt.Sprintf("%d not attempted", c.NotAttempted))
 	}
-	return strings.Join(parts, ", ")
+	return "finished: " + strings.Join(parts, ", ")
 }
 
 func plural(n int, noun string) string {

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -201,7 +200,7 @@ func TestLockDiesWithProcess(t *testing.T) {
 	if !errors.As(err, &le) || le.Holder.PID != cmd.Process.Pid || le.Holder.Command != "lock holder" {
 		t.Fatalf("AcquireLock while the helper holds it = %v, want a LockedError naming pid %d", err, cmd.Process.Pid)
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Wait()
