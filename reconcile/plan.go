@@ -217,7 +217,8 @@ type Prior struct {
 	// Revision is the git revision of the spec files ("main@sha1:…",
 	// Flux's format) when they are in a git work tree, and Dirty says the
 	// files differ from it. The caller that knows the files' origin fills
-	// them in; they are informational, and apply never compares them.
+	// them in, then seals the plan again; they are informational, and apply
+	// never compares them.
 	Revision string `json:"revision,omitempty"`
 	Dirty    bool   `json:"dirty,omitempty"`
 }

@@ -1,6 +1,7 @@
 package loop_test
 
 import (
+	"bytes"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pandasync/pandasync/providers/assetpanda/emulator"
+	"github.com/pandasync/pandasync/reconcile"
 	"github.com/pandasync/pandasync/reconcile/loop"
 )
 
@@ -44,6 +46,15 @@ func TestLoopAudit(t *testing.T) {
 	if rep.Outcome != loop.OutcomeProblems || rep.Counts.Failed == 0 || rep.Counts.Applied == 0 || rep.Revision != wantRev || rep.Dirty {
 		t.Fatalf("pass: outcome %q counts %+v revision %q dirty %v, want problems with applied and failed changes at %s",
 			rep.Outcome, rep.Counts, rep.Revision, rep.Dirty, wantRev)
+	}
+
+	// The plan records the revision and is still sealed.
+	var buf bytes.Buffer
+	if err := rep.Plan.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := reconcile.ReadPlan(&buf); err != nil || p.Prior.Revision != wantRev || p.Prior.Dirty {
+		t.Errorf("the pass's plan: %v, prior %+v; want it sealed with revision %s", err, p, wantRev)
 	}
 
 	entries, _, err := loop.ReadAudit(stateDir, 0)

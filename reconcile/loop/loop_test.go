@@ -377,17 +377,32 @@ func TestLoopSchedule(t *testing.T) {
 
 // TestLoopStalled checks that a failure retrying cannot fix, as a provider
 // classifies it, is not retried: the loop is stalled and not ready until
-// the spec changes, which runs a pass at once.
+// the spec changes, which runs a pass at once. The error comes from the real
+// Asset Panda client, refused by the emulator.
 func TestLoopStalled(t *testing.T) {
 	w := newWorld(t)
 	clock := newFakeClock(t0)
 	ev := make(events, 1000)
-	var broken atomic.Int32
-	broken.Store(1)
+	var broken atomic.Bool
+	broken.Store(true)
 	cfg := w.config(clock, ev)
 	cfg.WatchPaths = []string{w.specDir}
-	cfg.Reconciler = &loop.Syncer{Connect: w.failingConnect(&broken,
-		fmt.Errorf("asset panda: get token: %w", &terminalError{"status 401: Unauthorized"}))}
+	cfg.Reconciler = &loop.Syncer{Connect: func(ctx context.Context, set *spec.Set, log *slog.Logger) (*loop.Providers, error) {
+		if !broken.Load() {
+			return w.connect(ctx, set, log)
+		}
+		dir, err := activedirectory.New(activedirectory.Config{URLs: []string{w.ldapURL}, BaseDN: demoBase,
+			BindDN: demoBindDN, Password: demoPassword, AllowCleartextBind: true, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		ap, err := assetpanda.New(assetpanda.Config{URL: w.apURL, ClientID: "demo-client", ClientSecret: "demo-secret",
+			Email: "admin@example.com", Password: "a wrong password", Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		return loop.NewProviders(dir, ap), nil
+	}}
 	l := startLoop(t, cfg)
 	admin := httptest.NewServer(l.Handler(loop.AdminOptions{}))
 	t.Cleanup(admin.Close)
@@ -400,13 +415,14 @@ func TestLoopStalled(t *testing.T) {
 		t.Errorf("after a terminal failure the loop runs again at %v, want only after an event", wait.Next)
 	}
 	st := l.Status()
-	if st.State != loop.StateStalled || !st.NextRun.IsZero() || st.Ready || !strings.Contains(st.ReadyReason, "401") {
+	if st.State != loop.StateStalled || !st.NextRun.IsZero() || st.Ready || !strings.Contains(st.ReadyReason, rep.Error) {
 		t.Errorf("status state %q next %v ready %v (%q), want stalled, no next run, not ready naming the error", st.State, st.NextRun, st.Ready, st.ReadyReason)
 	}
 	if code, body := get(t, admin.URL+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "retrying cannot fix it") {
 		t.Errorf("/readyz = %d %q, want 503 saying retrying cannot fix it", code, body)
 	}
 
+	broken.Store(false)
 	w.writeSpec(t, "pandasync.yaml", readFile(t, "testdata/pandasync.yaml")+"\n# fixed\n")
 	rep = ev.pass(t)
 	if rep.Reason != loop.ReasonSpecChange || rep.Outcome != loop.OutcomeSuccess {

@@ -196,6 +196,7 @@ func (s *Syncer) Reconcile(ctx context.Context, req Request) (res Result, err er
 		return res, fmt.Errorf("plan: %w", err)
 	}
 	p.Prior.Revision, p.Prior.Dirty = req.Revision.String(), req.Revision.Dirty
+	p.Seal() // the revision is part of the plan's content
 	res.Plan = p
 	if p.Suspended || !p.HasChanges() {
 		return res, nil
