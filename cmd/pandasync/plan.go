@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pandasync/pandasync/reconcile"
+	"github.com/pandasync/pandasync/spec"
 )
 
 // planArgs are the flags of `pandasync plan`.
@@ -85,7 +86,25 @@ func (a *app) plan(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	a.recordRevision(p, s.set)
 	return a.showPlan(p, pa)
+}
+
+// recordRevision records in the plan's prior the git revision of the spec
+// files, when they are in a git work tree, and seals the plan again. A
+// revision that cannot be read is logged and left out: it explains the
+// plan, it does not decide it.
+func (a *app) recordRevision(p *reconcile.Plan, set *spec.Set) {
+	rev, err := a.revision(set)
+	if err != nil {
+		a.log.Warn("could not read the git revision of the spec", "error", err)
+		return
+	}
+	if rev.Commit == "" {
+		return
+	}
+	p.Prior.Revision, p.Prior.Dirty = rev.String(), rev.Dirty
+	p.Seal()
 }
 
 // showPlan prints and saves a plan and picks the exit code: 1 when the
