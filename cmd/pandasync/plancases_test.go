@@ -282,3 +282,39 @@ func TestCheckReportsWhatPlanWouldNotResolve(t *testing.T) {
 		t.Errorf("check of a resolving spec: exit %d\n%s", code, out)
 	}
 }
+
+// TestRunOnceIsNeverGreenWhenBlocked: run -once exits 0 only when there is
+// nothing to do, and 1 while anything is blocked or a problem (defects 3
+// and 5); blocked changes are never applied.
+func TestRunOnceIsNeverGreenWhenBlocked(t *testing.T) {
+	for _, c := range []struct {
+		dir  string
+		want int
+	}{
+		{"in-sync", exitOK},
+		{"blocked-not-green", exitError},
+		{"typo-role", exitError},
+		{"wrong-credentials", exitError},
+		{"disabled", exitChanges},
+	} {
+		t.Run(c.dir, func(t *testing.T) {
+			pc := startPlanCase(t, filepath.Join("testdata", "plan", c.dir))
+			code, out, errOut := pc.run(t, "run", "-once", "-state-dir", t.TempDir())
+			if code != c.want {
+				t.Errorf("run -once: exit %d, want %d\n%s\n%s", code, c.want, out, errOut)
+			}
+			if strings.Contains(out, "No changes") && c.want != exitOK {
+				t.Errorf("run -once says No changes:\n%s", out)
+			}
+			writes := 0
+			for route, n := range pc.box.Emulator.Stats().Requests {
+				if strings.HasPrefix(route, "PUT ") || route == "POST /v3/groups/{id}/objects" || route == "POST /v3/users/invite" {
+					writes += n
+				}
+			}
+			if c.want == exitError && writes != 0 {
+				t.Errorf("%d write(s) made; the blocked or failed pass must write nothing here", writes)
+			}
+		})
+	}
+}

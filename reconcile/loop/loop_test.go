@@ -418,6 +418,9 @@ func TestLoopStalled(t *testing.T) {
 	if st.State != loop.StateStalled || !st.NextRun.IsZero() || st.Ready || !strings.Contains(st.ReadyReason, rep.Error) {
 		t.Errorf("status state %q next %v ready %v (%q), want stalled, no next run, not ready naming the error", st.State, st.NextRun, st.Ready, st.ReadyReason)
 	}
+	if st.ConsecutiveFailures != 1 || !st.LastSuccess.IsZero() {
+		t.Errorf("refused credentials: consecutive failures %d, last success %v; want 1 and none (defect 3 of issue 8)", st.ConsecutiveFailures, st.LastSuccess)
+	}
 	if code, body := get(t, admin.URL+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "retrying cannot fix it") {
 		t.Errorf("/readyz = %d %q, want 503 saying retrying cannot fix it", code, body)
 	}
