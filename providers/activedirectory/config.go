@@ -41,6 +41,10 @@ type Config struct {
 	PageSize           int           // entries per page; default 1000
 	MaxPacketBytes     int           // largest accepted LDAP message; default 32 MiB
 	Logger             *slog.Logger  // nil means discard
+	// Progress, when set, is called after every page of a search with the
+	// counts of the Read or Lookup so far, for a live progress line. It
+	// runs on the reading goroutine: it must be quick.
+	Progress func(ReadStats)
 }
 
 // String describes the configuration with the password redacted.

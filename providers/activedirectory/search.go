@@ -56,6 +56,9 @@ func (r *Reader) pagedSearch(ctx context.Context, conn asyncSearcher, base strin
 		if err != nil {
 			return fmt.Errorf("searching %s for %s (page %d): %w", base, req.Filter, page, err)
 		}
+		if r.cfg.Progress != nil {
+			r.cfg.Progress(*st)
+		}
 		pc, ok := ldap.FindControl(controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
 		if !ok || pc == nil || len(pc.Cookie) == 0 {
 			return nil

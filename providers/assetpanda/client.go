@@ -67,6 +67,10 @@ type Config struct {
 	HTTPClient                              *http.Client
 	RequestTimeout                          time.Duration // per request; zero = 30 s
 	Logger                                  *slog.Logger  // nil = discard
+	// Progress, when set, is called after every page of records and every
+	// list of users read, with the totals the client has read so far, for
+	// a live progress line. It must be quick.
+	Progress func(ReadProgress)
 }
 
 func redacted(s string) string {
@@ -142,6 +146,7 @@ type Client struct {
 	groups   map[int][]wireGroup
 	cols     map[string]*Collection
 	stats    Stats
+	read     ReadProgress
 }
 
 // New validates cfg and returns a Client. No request is sent until a

@@ -150,6 +150,7 @@ func (c *Client) search(ctx context.Context, col *Collection, op string, body se
 			}
 			out = append(out, col.decode(o))
 		}
+		c.progress(len(resp.Objects))
 		done, p := pc.page(offset, len(resp.Objects), resp.limit(pageSize))
 		if p != nil {
 			return nil, p.err(op, key)

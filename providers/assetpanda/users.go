@@ -90,6 +90,7 @@ func (c *Client) Users(ctx context.Context) ([]User, error) {
 			}
 		}
 		ws = append(ws, page...)
+		c.progress(len(page))
 		done, p := pc.page(offset, len(page), usersPageSize)
 		if p != nil {
 			return nil, p.err(op, "")
