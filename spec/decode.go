@@ -52,7 +52,11 @@ func kinds() []string {
 func decodeDocument(ctx *docContext, text []byte, lineOffset int) (doc any, empty bool) {
 	j, err := yaml.YAMLToJSONStrict(text)
 	if err != nil {
-		ctx.add("", "invalid YAML: %s", yamlMessage(err, lineOffset))
+		msg := yamlMessage(err, lineOffset)
+		if line := firstLineNumber(msg); line > 0 {
+			ctx.docLine = line
+		}
+		ctx.add("", "invalid YAML: %s%s", msg, missingMarkerHint(msg))
 		return nil, false
 	}
 	if bytes.Equal(bytes.TrimSpace(j), []byte("null")) {
@@ -81,6 +85,8 @@ func decodeDocument(ctx *docContext, text []byte, lineOffset int) (doc any, empt
 		}
 	}
 	switch v, ok := m["apiVersion"]; {
+	case !ok && nearKey(m, "apiVersion") != "":
+		// Reported with the unknown fields below.
 	case !ok || v == nil:
 		ctx.add("apiVersion", "required (%s)", APIVersion)
 	case v != APIVersion:
@@ -90,6 +96,10 @@ func decodeDocument(ctx *docContext, text []byte, lineOffset int) (doc any, empt
 		}
 	}
 	switch v, ok := m["kind"]; {
+	case !ok && nearKey(m, "kind") != "":
+		near := nearKey(m, "kind")
+		ctx.add(near, "unknown field (did you mean \"kind\"?)")
+		return nil, false
 	case !ok || v == nil:
 		ctx.add("kind", "required (one of %s)", strings.Join(kinds(), ", "))
 		return nil, false
@@ -185,7 +195,15 @@ func checkShape(ctx *docContext, v any, t reflect.Type, path string) bool {
 		for _, k := range keys {
 			ft, ok := fields[k]
 			if !ok {
-				ctx.add(join(path, k), "unknown field%s", suggest(k, fields))
+				near := closeField(k, fields)
+				if _, present := m[near]; near != "" && !present {
+					// A typo for a field that is missing: say so, and do not
+					// report that field as required as well.
+					ctx.add(join(path, k), "unknown field (did you mean %q?)", near)
+					ctx.suppressUnder(join(path, near))
+				} else {
+					ctx.add(join(path, k), "unknown field%s", suggest(k, fields))
+				}
 				delete(m, k)
 				continue
 			}
@@ -258,20 +276,114 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 	return fields
 }
 
-// suggest returns ` (did you mean "x"?)` when a known field differs from k
-// only in case, else the list of known fields.
+// suggest returns ` (did you mean "x"?)` when a known field is close to k
+// (see closeField), else the list of known fields.
 func suggest(k string, fields map[string]reflect.Type) string {
+	if near := closeField(k, fields); near != "" {
+		return fmt.Sprintf(" (did you mean %q?)", near)
+	}
 	names := make([]string, 0, len(fields))
 	for name := range fields {
-		if strings.EqualFold(name, k) {
-			return fmt.Sprintf(" (did you mean %q?)", name)
-		}
 		if name != "apiVersion" && name != "kind" {
 			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
 	return " (known fields: " + strings.Join(names, ", ") + ")"
+}
+
+// closeField returns the known field k is likely a typo of: one that
+// differs only in case, or within a small edit distance; else "".
+func closeField(k string, fields map[string]reflect.Type) string {
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	return closeName(k, names)
+}
+
+// nearKey returns a key of m, other than want, that is likely a typo of
+// want; else "".
+func nearKey(m map[string]any, want string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if k != want && closeName(k, []string{want}) != "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	if len(keys) == 0 {
+		return ""
+	}
+	return keys[0]
+}
+
+// closeName returns the name in names nearest to k when it differs only
+// in case or by at most max(1, len/4) edits (case-insensitive), else "".
+func closeName(k string, names []string) string {
+	slices.Sort(names)
+	best, bestD := "", -1
+	for _, name := range names {
+		if strings.EqualFold(name, k) {
+			return name
+		}
+		d := editDistance(strings.ToLower(k), strings.ToLower(name))
+		if bestD < 0 || d < bestD {
+			best, bestD = name, d
+		}
+	}
+	if bestD < 0 || bestD > max(1, len(k)/4) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes (field
+// names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// missingMarkerHint explains a YAML error that comes from two documents
+// written without the "---" line between them: the second document's
+// apiVersion or kind repeats the first's.
+func missingMarkerHint(msg string) string {
+	for _, k := range []string{"apiVersion", "kind", "metadata"} {
+		if strings.Contains(msg, fmt.Sprintf("key %q already set", k)) {
+			return `; if this starts a second document, put a line with "---" before it`
+		}
+	}
+	return ""
+}
+
+// firstLineNumber returns N from the first "line N" in msg, or 0.
+func firstLineNumber(msg string) int {
+	_, rest, ok := strings.Cut(msg, "line ")
+	if !ok {
+		return 0
+	}
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	n, _ := strconv.Atoi(rest[:j])
+	return n
 }
 
 // describe names the JSON type of v for messages, without its value.

@@ -34,10 +34,9 @@ spec:
 `)})
 	fmt.Println(err)
 	// Output:
-	// pandasync.yaml (document 1, Connection "corp"): spec.directory.urls[0]: ldap:// without TLS would send the bind password in clear text; use an ldaps:// URL, or set startTLS: true, or set allowCleartextBind: true (only for tests and loopback servers)
-	// pandasync.yaml (document 1, Connection "corp"): spec.directory.password: must be {env: NAME} or {file: PATH}, not a literal
-	// pandasync.yaml (document 2, UserMapping "it-admins"): spec.rol: unknown field (known fields: account, fields, group, module, nested, onRemove, role)
-	// pandasync.yaml (document 2, UserMapping "it-admins"): spec.role: required
+	// pandasync.yaml:7 (document 1, Connection "corp"): spec.directory.urls[0]: ldap:// without TLS would send the bind password in clear text; use an ldaps:// URL, or set startTLS: true, or set allowCleartextBind: true (only for tests and loopback servers)
+	// pandasync.yaml:10 (document 1, Connection "corp"): spec.directory.password: must be {env: NAME} or {file: PATH}, not a literal
+	// pandasync.yaml:23 (document 2, UserMapping "it-admins"): spec.rol: unknown field (did you mean "role"?)
 }
 
 func ExampleResolver_Resolve() {

@@ -136,7 +136,7 @@ func load(src source, paths []string) (*Set, error) {
 			addFile(src.join(p, e.Name()))
 		}
 		if !found {
-			ps = append(ps, Problem{File: p, Message: "directory has no *.yaml or *.yml files"})
+			ps = append(ps, Problem{File: p, Message: msgNoSpecFiles})
 		}
 	}
 
@@ -279,6 +279,7 @@ func parse(files []rawFile, ps Problems) (*Set, error) {
 	var policies []SyncPolicy
 	var connections []Connection
 	stopped := false
+	undecoded := 0 // documents too broken to tell their kind
 files:
 	for _, f := range files {
 		set.Files = append(set.Files, f.name)
@@ -289,13 +290,17 @@ files:
 				stopped = true
 				break files
 			}
-			ctx := &docContext{problems: &ps, file: f.name, document: n + 1}
+			lines, docLine := indexLines(d.text, d.lineOffset)
+			ctx := &docContext{problems: &ps, file: f.name, document: n + 1, lines: lines, docLine: docLine}
 			doc, empty := decodeDocument(ctx, d.text, d.lineOffset)
 			if empty {
 				continue
 			}
 			n++
-			src := Source{File: f.name, Document: ctx.document}
+			if doc == nil {
+				undecoded++
+			}
+			src := Source{File: f.name, Document: ctx.document, Line: docLine, lines: lines}
 			switch doc := doc.(type) {
 			case *connectionDoc:
 				c := doc.Connection
@@ -328,7 +333,7 @@ files:
 		ps = append(ps[:maxProblems:maxProblems], Problem{Message: fmt.Sprintf("stopped after %d problems", maxProblems)})
 		return nil, ps
 	}
-	validateSet(&ps, set, connections, policies)
+	validateSet(&ps, set, connections, policies, undecoded > 0)
 	if len(ps) > 0 {
 		if len(ps) > maxProblems {
 			more := len(ps) - maxProblems

@@ -20,18 +20,25 @@ type Problem struct {
 	// "spec.fields[2].attribute" (list indexes are 0-based); empty when the
 	// problem is with the document or file as a whole.
 	Path string
+	// Line is the 1-based line in File where Path (or, when Path is not
+	// written, its nearest enclosing field, or the document) is; 0 when
+	// unknown.
+	Line int
 	// Message says what is wrong.
 	Message string
 }
 
 // String formats the problem as
-// `file.yaml (document 2, UserMapping "it-admins"): spec.role: required`.
+// `file.yaml:12 (document 2, UserMapping "it-admins"): spec.role: required`.
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.File == "" {
 		b.WriteString("spec set")
 	} else {
 		b.WriteString(p.File)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d", p.Line)
+		}
 	}
 	if p.Document > 0 {
 		fmt.Fprintf(&b, " (document %d", p.Document)
@@ -50,6 +57,13 @@ func (p Problem) String() string {
 	b.WriteString(p.Message)
 	return b.String()
 }
+
+// msgNoSpecFiles is the message of a directory without spec files.
+const msgNoSpecFiles = "directory has no *.yaml or *.yml files"
+
+// NoSpecFiles reports whether the problem is a directory named as the
+// spec that holds no spec files, so that a caller can say where it looked.
+func (p Problem) NoSpecFiles() bool { return p.Message == msgNoSpecFiles }
 
 // Problems is every problem found in a spec set. It is the error Load,
 // LoadFS and Parse return; use errors.As to get at the list.
@@ -72,6 +86,9 @@ type docContext struct {
 	document int
 	kind     string
 	name     string
+	// lines locates the document's fields; docLine is its first line.
+	lines   lineIndex
+	docLine int
 	// suppress lists paths whose values were dropped for having the wrong
 	// type; validation problems at or under them would only repeat that.
 	suppress []string
@@ -84,10 +101,20 @@ func (c docContext) add(path, format string, args ...any) {
 			return
 		}
 	}
+	line := c.lines.lineOf(path)
+	if line == 0 {
+		line = c.docLine
+	}
 	*c.problems = append(*c.problems, Problem{
 		File: c.file, Document: c.document, Kind: c.kind, Name: c.name,
-		Path: path, Message: fmt.Sprintf(format, args...),
+		Path: path, Line: line, Message: fmt.Sprintf(format, args...),
 	})
+}
+
+// suppressUnder drops later problems at or under path: they would only
+// repeat one already reported.
+func (c *docContext) suppressUnder(path string) {
+	c.suppress = append(c.suppress, path)
 }
 
 // join appends a field name to a path.

@@ -48,6 +48,22 @@ type Metadata struct {
 type Source struct {
 	File     string `json:"-"`
 	Document int    `json:"-"` // 1-based index of the document in its file
+	// Line is the 1-based line of the document's first content line in
+	// File; 0 for documents not loaded from a file.
+	Line int `json:"-"`
+	// lines locates the document's fields (see LineOf).
+	lines lineIndex
+}
+
+// LineOf returns the line in File where the field at path (for example
+// "spec.module") is written, or the line of its nearest enclosing field,
+// or the document's first line; 0 when the document was not loaded from a
+// file.
+func (s Source) LineOf(path string) int {
+	if l := s.lines.lineOf(path); l > 0 {
+		return l
+	}
+	return s.Line
 }
 
 // Connection says how to reach Active Directory and Asset Panda.

@@ -565,11 +565,14 @@ func shortDuration(d time.Duration) string {
 }
 
 // validateSet checks the rules that span documents and fills in
-// set.Connection and set.Policy.
-func validateSet(ps *Problems, set *Set, connections []Connection, policies []SyncPolicy) {
+// set.Connection and set.Policy. When some documents could not be decoded
+// (broken), a missing Connection is not reported: it may be one of them.
+func validateSet(ps *Problems, set *Set, connections []Connection, policies []SyncPolicy, broken bool) {
 	switch len(connections) {
 	case 0:
-		*ps = append(*ps, Problem{Message: "no Connection document; exactly one is required"})
+		if !broken {
+			*ps = append(*ps, Problem{Message: "no Connection document; exactly one is required"})
+		}
 	default:
 		set.Connection = connections[0]
 		for _, c := range connections[1:] {
@@ -672,10 +675,13 @@ func canonicalDN(s string) string {
 
 // docCtx returns the context for problems about the document at src.
 func docCtx(ps *Problems, src Source, kind, name string) docContext {
-	return docContext{problems: ps, file: src.File, document: src.Document, kind: kind, name: name}
+	return docContext{problems: ps, file: src.File, document: src.Document, kind: kind, name: name, lines: src.lines, docLine: src.Line}
 }
 
-// where names a document for messages: "file.yaml document 2".
+// where names a document for messages: "file.yaml:12 (document 2)".
 func where(src Source) string {
+	if src.Line > 0 {
+		return fmt.Sprintf("%s:%d (document %d)", src.File, src.Line, src.Document)
+	}
 	return fmt.Sprintf("%s document %d", src.File, src.Document)
 }
