@@ -97,3 +97,43 @@ func TestScheduleNext(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckReferences reports each {env} and {file} value that cannot be
+// read, with its line, and never a value.
+func TestCheckReferences(t *testing.T) {
+	set, err := Load("testdata/valid/minimal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		env  map[string]string
+		want []string
+	}{
+		"all there": {env: map[string]string{"AD_PASSWORD": "CANARY-1", "AP_PASSWORD": "CANARY-2"}, want: nil},
+		"missing": {env: map[string]string{"AD_PASSWORD": ""}, want: []string{
+			`testdata/valid/minimal/spec.yaml:10 (document 1, Connection "corp"): spec.directory.password: environment variable AD_PASSWORD is empty`,
+			`testdata/valid/minimal/spec.yaml:15 (document 1, Connection "corp"): spec.assetPanda.password: environment variable AP_PASSWORD is not set`,
+		}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := Resolver{
+				LookupEnv: func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok },
+				ReadFile:  func(string) ([]byte, error) { return []byte("CANARY-3\n"), nil },
+			}
+			var got []string
+			for _, p := range set.CheckReferences(r) {
+				got = append(got, p.String())
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	// The secret file is missing.
+	r := Resolver{LookupEnv: func(string) (string, bool) { return "x", true }}
+	ps := set.CheckReferences(r)
+	if len(ps) != 1 || ps[0].Path != "spec.assetPanda.clientSecret" || ps[0].Line != 13 {
+		t.Errorf("with /run/secrets/ap-client-secret missing: %v", ps)
+	}
+}
