@@ -1,6 +1,9 @@
 // Package examples holds pandasync's example spec sets and the demo data,
 // embedded so that `pandasync demo` needs nothing but the binary.
 //
+// The starter directory holds the commented spec set `pandasync init`
+// writes.
+//
 // The demo directory holds the spec the demo runs (*.yaml), the directory it
 // serves from an embedded LDAP server (directory.ldif) and the seed of the
 // embedded Asset Panda emulator (assetpanda-seed.json). Tests load every
@@ -10,9 +13,9 @@ package examples
 import "embed"
 
 // FS holds the example files, rooted at this directory: "demo/…",
-// "production/…".
+// "production/…", "starter/…".
 //
-//go:embed demo production
+//go:embed demo production starter
 var FS embed.FS
 
 // Paths of the demo data within FS.
@@ -20,4 +23,6 @@ const (
 	DemoSpecDir   = "demo"
 	DemoDirectory = "demo/directory.ldif"
 	DemoSeed      = "demo/assetpanda-seed.json"
+	// StarterDir holds the files `pandasync init` writes.
+	StarterDir = "starter"
 )
