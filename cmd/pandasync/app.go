@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,13 +33,18 @@ type app struct {
 	readFile       func(string) ([]byte, error)
 	terminal       bool // stdout is a terminal: colour and progress bars
 	stdinTTY       bool // stdin is a terminal: interactive approval
-	logTTY         bool // stderr is a terminal: tint logs, else JSON
-	noColor        bool // NO_COLOR is set
+	logTTY         bool // stderr is a terminal: tint logs, live read progress
+	noColor        bool // NO_COLOR is set, or -no-color was given
 
 	// set by global flags
 	paths    []string
 	logLevel slog.Level
 	log      *slog.Logger
+
+	// lastFlags is the flag set the last command built (see describe).
+	lastFlags *flag.FlagSet
+	// live is the progress line on stderr while a read runs, if any.
+	live *liveLine
 }
 
 // errExit carries an exit code that is not an error to report, such as
@@ -47,28 +53,56 @@ type errExit int
 
 func (e errExit) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
-// errUsage marks a command-line mistake; the usage has been printed.
+// errUsage marks a command-line mistake; what is wrong has been printed.
 var errUsage = errors.New("usage")
 
+// command is one entry of the command table. The usage, the README's
+// command table (checked by a test) and shell completion are built from
+// it.
 type command struct {
 	name    string
 	summary string
 	run     func(a *app, ctx context.Context, args []string) error
+	hidden  bool // not listed (the completion helper)
 }
 
 func commands() []command {
 	return []command{
-		{"validate", "check the spec files and print what they define", (*app).validate},
-		{"check", "connect to AD and Asset Panda and check everything the spec names", (*app).check},
-		{"plan", "show what would change in Asset Panda, and why", (*app).plan},
-		{"apply", "apply a saved plan, or plan and apply after confirmation", (*app).apply},
-		{"run", "reconcile continuously: on a schedule and whenever the spec changes", (*app).runLoop},
-		{"history", "show the last writes pandasync made (the audit log)", (*app).history},
-		{"explain", "show how one person maps: groups, nesting path, planned changes", (*app).explain},
-		{"demo", "run validate, plan, apply and plan against an embedded AD and Asset Panda", (*app).demo},
-		{"emulator", "serve the Asset Panda API emulator", (*app).emulator},
-		{"version", "print the version", (*app).version},
+		{name: "init", summary: "write a commented starter spec set to edit", run: (*app).initSpec},
+		{name: "validate", summary: "check the spec files and print what they define", run: (*app).validate},
+		{name: "check", summary: "connect to AD and Asset Panda and check everything the spec names", run: (*app).check},
+		{name: "plan", summary: "show what would change in Asset Panda, and why", run: (*app).plan},
+		{name: "apply", summary: "apply a saved plan, or plan and apply after confirmation", run: (*app).apply},
+		{name: "run", summary: "reconcile continuously: on a schedule and whenever the spec changes", run: (*app).runLoop},
+		{name: "history", summary: "show the last writes pandasync made (the audit log)", run: (*app).history},
+		{name: "explain", summary: "show how one person maps: groups, nesting path, planned changes", run: (*app).explain},
+		{name: "demo", summary: "run validate, plan, apply and plan against an embedded AD and Asset Panda", run: (*app).demo},
+		{name: "emulator", summary: "serve the Asset Panda API emulator", run: (*app).emulator},
+		{name: "completion", summary: "print a shell completion script (bash, zsh, fish or powershell)", run: (*app).completion},
+		{name: "version", summary: "print the version", run: (*app).version},
+		{name: completeCommand, summary: "print completions for the shell scripts", run: (*app).complete, hidden: true},
 	}
+}
+
+// lookupCommand finds a command by name.
+func lookupCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// commandNames lists the commands users see.
+func commandNames() []string {
+	var names []string
+	for _, c := range commands() {
+		if !c.hidden {
+			names = append(names, c.name)
+		}
+	}
+	return names
 }
 
 type stringsFlag []string
@@ -76,23 +110,61 @@ type stringsFlag []string
 func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
 func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
 
+// logLevels are the values of -log-level.
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+// globalUsage is the global flags' part of the usage.
+const globalUsage = `Global flags (before or after the command):
+  -f PATH          spec file or directory, repeatable (default ./pandasync.d if present, else .)
+  -log-level LVL   debug, info, warn or error (default info)
+  -no-color        no colour in the output (also when NO_COLOR is set)
+`
+
 func (a *app) usage(w io.Writer) {
-	fmt.Fprintf(w, `Usage: pandasync [-f PATH]... [-log-level debug|info|warn|error] COMMAND [flags]
+	fmt.Fprintf(w, `Usage: pandasync [global flags] COMMAND [flags]
 
 pandasync keeps Asset Panda in step with Active Directory, declaratively.
 
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		}
 	}
-	fmt.Fprintf(w, `
-Global flags:
-  -f PATH          spec file or directory, repeatable (default ./pandasync.d if present, else .)
-  -log-level LVL   debug, info, warn or error (default info)
+	fmt.Fprintf(w, "\n%s  -version         print the version and exit (also -v, --version)\n\nRun 'pandasync COMMAND -h' for a command's flags. Start with 'pandasync init' or 'pandasync demo'.\n", globalUsage)
+}
 
-Run 'pandasync COMMAND -h' for a command's flags.
-`)
+// addGlobalFlags defines the global flags on fs. They take effect as they
+// are parsed, so they work before the command and after it.
+func (a *app) addGlobalFlags(fs *flag.FlagSet) {
+	fs.Var((*stringsFlag)(&a.paths), "f", "spec file or directory, repeatable (default ./pandasync.d if present, else .)")
+	fs.Func("log-level", "debug, info, warn or error (default info)", a.setLogLevel)
+	fs.BoolFunc("no-color", "no colour in the output", func(s string) error {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return errors.New("expected true or false")
+		}
+		a.noColor = b
+		a.log = a.newLogger()
+		return nil
+	})
+}
+
+// isGlobalFlag reports whether name is one of addGlobalFlags' flags.
+func isGlobalFlag(name string) bool {
+	return name == "f" || name == "log-level" || name == "no-color"
+}
+
+// setLogLevel parses -log-level and rebuilds the logger.
+func (a *app) setLogLevel(s string) error {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return fmt.Errorf("%q is not a log level; use %s", s, strings.Join(logLevels, ", "))
+	}
+	a.logLevel = l
+	a.log = a.newLogger()
+	return nil
 }
 
 // run parses the global flags, runs the command and maps the outcome to an
@@ -101,26 +173,29 @@ func (a *app) run(ctx context.Context, args []string) int {
 	if a.readFile == nil {
 		a.readFile = os.ReadFile
 	}
+	if a.log == nil {
+		a.log = a.newLogger()
+	}
 	fs := flag.NewFlagSet("pandasync", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var paths stringsFlag
-	fs.Var(&paths, "f", "spec file or directory (repeatable)")
-	level := fs.String("log-level", "info", "log level")
+	fs.Usage = func() {}
+	a.addGlobalFlags(fs)
+	showVersion := false
+	for _, name := range []string{"version", "v"} {
+		fs.BoolVar(&showVersion, name, false, "print the version and exit")
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			a.usage(a.stdout)
 			return exitOK
 		}
-		fmt.Fprintf(a.stderr, "pandasync: %v\n\n", err)
-		a.usage(a.stderr)
+		fmt.Fprintf(a.stderr, "pandasync: %v%s\nRun 'pandasync -h' for usage.\n", err, flagSuggestion(err, fs))
 		return exitError
 	}
-	if err := a.logLevel.UnmarshalText([]byte(*level)); err != nil {
-		fmt.Fprintf(a.stderr, "pandasync: -log-level: %v\n", err)
-		return exitError
+	if showVersion {
+		fmt.Fprintln(a.stdout, versionLine())
+		return exitOK
 	}
-	a.paths = paths
-	a.log = a.newLogger()
 
 	rest := fs.Args()
 	if len(rest) == 0 {
@@ -135,60 +210,156 @@ func (a *app) run(ctx context.Context, args []string) int {
 		}
 		name, cargs = cargs[0], []string{"-h"}
 	}
-	for _, c := range commands() {
-		if c.name != name {
-			continue
+	c, ok := lookupCommand(name)
+	if !ok {
+		fmt.Fprintf(a.stderr, "pandasync: unknown command %q.", name)
+		if s := closest(name, commandNames()); s != "" {
+			fmt.Fprintf(a.stderr, " Did you mean %q?", s)
 		}
-		err := c.run(a, ctx, cargs)
-		var code errExit
-		switch {
-		case err == nil:
-			return exitOK
-		case errors.As(err, &code):
-			return int(code)
-		case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
-			if errors.Is(err, flag.ErrHelp) {
-				return exitOK
-			}
-			return exitError
-		}
-		a.log.Debug("command failed", "command", name, "err", err)
-		fmt.Fprintf(a.stderr, "%s\n", a.paint(colorRed, "Error: ")+err.Error())
+		fmt.Fprintf(a.stderr, "\nRun 'pandasync -h' for the list of commands.\n")
 		return exitError
 	}
-	fmt.Fprintf(a.stderr, "pandasync: unknown command %q\n\n", name)
-	a.usage(a.stderr)
+	err := c.run(a, ctx, cargs)
+	a.live.stop()
+	var code errExit
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &code):
+		return int(code)
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errUsage):
+		return exitError
+	}
+	a.log.Debug("command failed", "command", name, "err", err)
+	fmt.Fprintf(a.stderr, "%s\n", a.paintErr(colorRed, "Error: ")+err.Error())
 	return exitError
 }
 
-// newLogger logs to stderr: tint on a terminal, JSON otherwise.
+// newLogger logs to stderr: tint on a terminal, JSON otherwise. While a
+// progress line is shown, log lines are written above it.
 func (a *app) newLogger() *slog.Logger {
+	var w io.Writer = a.stderr
 	if a.logTTY {
-		return slog.New(tint.NewHandler(a.stderr, &tint.Options{Level: a.logLevel, TimeFormat: time.Kitchen, NoColor: a.noColor}))
+		w = logWriter{a}
+		return slog.New(tint.NewHandler(w, &tint.Options{Level: a.logLevel, TimeFormat: time.Kitchen, NoColor: a.noColor}))
 	}
-	return slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: a.logLevel}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: a.logLevel}))
 }
 
-// flags makes a command's flag set; parse errors and -h print its usage.
+// flags makes a command's flag set, with the global flags defined on it
+// too. -h prints the command's help on stdout; a mistake prints what is
+// wrong and a hint on stderr (see parse).
 func (a *app) flags(name, args string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	out := &countingWriter{w: a.stderr}
+	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(a.stderr, "Usage: pandasync [global flags] %s %s\n\nFlags:\n", name, args)
-		fs.PrintDefaults()
+		if out.n > 0 {
+			return // a parse error: parse adds the hint
+		}
+		fmt.Fprintf(a.stdout, "Usage: pandasync [global flags] %s %s\n", name, args)
+		if c, ok := lookupCommand(name); ok {
+			fmt.Fprintf(a.stdout, "\n%s.\n", capitalize(c.summary))
+		}
+		var local strings.Builder
+		printFlags(&local, fs, func(f *flag.Flag) bool { return !isGlobalFlag(f.Name) })
+		if local.Len() > 0 {
+			fmt.Fprintf(a.stdout, "\nFlags:\n%s", local.String())
+		}
+		fmt.Fprintf(a.stdout, "\n%s", globalUsage)
 	}
+	a.addGlobalFlags(fs)
+	a.lastFlags = fs
 	return fs
 }
 
-// parse parses a command's flags, turning flag errors into errUsage.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += len(p)
+	return c.w.Write(p)
+}
+
+// printFlags prints the flags keep selects in the flag package's format.
+func printFlags(w io.Writer, fs *flag.FlagSet, keep func(*flag.Flag) bool) {
+	fs.VisitAll(func(f *flag.Flag) {
+		if !keep(f) {
+			return
 		}
-		return errUsage
+		name, usage := flag.UnquoteUsage(f)
+		line := "  -" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		if len(line) <= 4 {
+			line += "\t"
+		} else {
+			line += "\n    \t"
+		}
+		line += strings.ReplaceAll(usage, "\n", "\n    \t")
+		if d := f.DefValue; d != "" && d != "false" && d != "0" && d != "0s" && d != "[]" {
+			line += fmt.Sprintf(" (default %q)", d)
+		}
+		fmt.Fprintln(w, line)
+	})
+}
+
+// parse parses a command's flags, turning flag errors into errUsage. Flags
+// may come after positional arguments (`apply plan.json -auto-approve`);
+// "--" ends the flags.
+func parse(fs *flag.FlagSet, args []string) error {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			fmt.Fprintf(fs.Output(), "%sRun 'pandasync %s -h' for its flags.\n", flagSuggestion(err, fs), fs.Name())
+			return errUsage
+		}
+		rest := fs.Args()
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
-	return nil
+	// Leave the positional arguments where the commands read them.
+	return fs.Parse(append([]string{"--"}, positional...))
+}
+
+// flagSuggestion returns " (did you mean -x?)" for an undefined flag close
+// to a defined one, on a line of its own when the error was printed by
+// the flag package.
+func flagSuggestion(err error, fs *flag.FlagSet) string {
+	const undefined = "flag provided but not defined: -"
+	msg := err.Error()
+	i := strings.Index(msg, undefined)
+	if i < 0 {
+		return ""
+	}
+	bad := strings.TrimLeft(msg[i+len(undefined):], "-")
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	s := closest(bad, names)
+	if s == "" {
+		return ""
+	}
+	if fs.Name() == "pandasync" {
+		return fmt.Sprintf(" (did you mean -%s?)", s)
+	}
+	return fmt.Sprintf("Did you mean -%s? ", s)
 }
 
 // globalFlags renders the -f flags the command was given, for hints that
@@ -223,15 +394,33 @@ func (a *app) specPaths() []string {
 
 // loadSpec loads and validates the spec set.
 func (a *app) loadSpec() (*spec.Set, error) {
-	set, err := spec.Load(a.specPaths()...)
+	paths := a.specPaths()
+	set, err := spec.Load(paths...)
 	if err != nil {
 		var ps spec.Problems
 		if errors.As(err, &ps) {
-			return nil, fmt.Errorf("the spec is not valid (%d problems):\n%w", len(ps), err)
+			return nil, fmt.Errorf("the spec is not valid (%s):\n%w%s", count(len(ps), "problem"), err, a.noSpecHint(ps))
 		}
 		return nil, err
 	}
 	return set, nil
+}
+
+// noSpecHint explains where pandasync looks for the spec when a directory
+// it read holds no spec files.
+func (a *app) noSpecHint(ps spec.Problems) string {
+	for _, p := range ps {
+		if !p.NoSpecFiles() {
+			continue
+		}
+		where := "-f names it"
+		if len(a.paths) == 0 {
+			where = "no -f was given, and there is no ./pandasync.d, so pandasync read the current directory"
+		}
+		return fmt.Sprintf("\n\nNo spec files were found (%s). Name the spec with -f PATH (a file or a directory of *.yaml files), "+
+			"keep it in ./pandasync.d, or write a starter set with 'pandasync init'.", where)
+	}
+	return ""
 }
 
 func (a *app) resolver() spec.Resolver {
@@ -248,9 +437,17 @@ const (
 	colorDim    = "2"
 )
 
-// paint colours s when stdout is a terminal and NO_COLOR is not set.
+// paint colours s when stdout is a terminal and colour is not switched off.
 func (a *app) paint(color, s string) string {
 	if !a.terminal || a.noColor || s == "" {
+		return s
+	}
+	return "\x1b[" + color + "m" + s + "\x1b[0m"
+}
+
+// paintErr colours s for stderr.
+func (a *app) paintErr(color, s string) string {
+	if !a.logTTY || a.noColor || s == "" {
 		return s
 	}
 	return "\x1b[" + color + "m" + s + "\x1b[0m"

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pandasync/pandasync/providers/activedirectory"
 	"github.com/pandasync/pandasync/providers/assetpanda"
@@ -67,6 +68,12 @@ func assetPandaConfig(s spec.AssetPandaSpec, r spec.Resolver) (assetpanda.Config
 // connect builds both providers from the spec's Connection. Nothing is
 // dialled yet: the providers connect on first use.
 func (a *app) connect(set *spec.Set) (*activedirectory.Reader, *assetpanda.Client, error) {
+	return a.connectWith(set, false)
+}
+
+// connectWith is connect, with a live progress line for the reads when
+// progress is set.
+func (a *app) connectWith(set *spec.Set, progress bool) (*activedirectory.Reader, *assetpanda.Client, error) {
 	dcfg, derr := directoryConfig(set.Connection.Spec.Directory, a.resolver())
 	acfg, aerr := assetPandaConfig(set.Connection.Spec.AssetPanda, a.resolver())
 	if err := errors.Join(derr, aerr); err != nil {
@@ -74,6 +81,12 @@ func (a *app) connect(set *spec.Set) (*activedirectory.Reader, *assetpanda.Clien
 	}
 	dcfg.Logger = a.log.With("component", "activedirectory")
 	acfg.Logger = a.log.With("component", "assetpanda")
+	if progress {
+		l := newLiveLine(a.stderr, time.Now)
+		a.live = l
+		dcfg.Progress = l.directory
+		acfg.Progress = l.assetPanda
+	}
 	dir, err := activedirectory.New(dcfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("active directory: %w", err)
@@ -96,15 +109,22 @@ type session struct {
 
 func (s *session) Close() { s.dir.Close() }
 
-// open loads the spec and connects to both sides.
+// open loads the spec and connects to both sides. On a terminal, the
+// reads show a live progress line on stderr until readDone.
 func (a *app) open() (*session, error) {
 	set, err := a.loadSpec()
 	if err != nil {
 		return nil, err
 	}
-	dir, ap, err := a.connect(set)
+	dir, ap, err := a.connectWith(set, a.logTTY)
 	if err != nil {
 		return nil, err
 	}
 	return &session{set: set, dir: dir, ap: ap}, nil
+}
+
+// readDone clears the read progress line, before the result is printed.
+func (a *app) readDone() {
+	a.live.stop()
+	a.live = nil
 }
