@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pandasync/pandasync/providers/activedirectory"
@@ -12,8 +13,14 @@ import (
 // Explanation says how one person maps: which mappings include them,
 // through which groups, and what the plan would do to their objects.
 type Explanation struct {
-	// Person is the AD account, or nil when no mapped group holds it.
+	// Person is the AD account, or nil when the directory has none by that
+	// name. It may be outside every mapped group.
 	Person *activedirectory.User
+	// NotFound is set when neither the directory nor the plan knows the
+	// person; Similar then lists members of the mapped groups whose names
+	// are close to the one asked for (sAMAccountName or mail).
+	NotFound bool
+	Similar  []string
 	// Memberships lists, per mapping, whether the person is in and how.
 	Memberships []Membership
 	// Changes, Blocked and Errors are the parts of the plan that concern
@@ -37,9 +44,20 @@ type Membership struct {
 	Excluded string
 }
 
+// personFinder is what Explain uses, when the directory offers it, to find
+// a person outside the mapped groups. *activedirectory.Reader implements
+// it.
+type personFinder interface {
+	Find(ctx context.Context, who string, attrs []string) ([]*activedirectory.User, error)
+}
+
+// maxSimilar caps Explanation.Similar.
+const maxSimilar = 5
+
 // Explain finds a person among the members of the mapped groups by
-// sAMAccountName, userPrincipalName, mail or SID (case-insensitive) and
-// explains how the spec maps them.
+// sAMAccountName, userPrincipalName, mail or SID (case-insensitive), else
+// in the whole directory (when dir can search it), and explains how the
+// spec maps them.
 func Explain(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt TargetReader, who string) (*Explanation, error) {
 	p, res, err := makePlan(ctx, set, dir, tgt, Options{})
 	if err != nil {
@@ -63,7 +81,25 @@ func Explain(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt Target
 			}
 		}
 	}
+	if f, ok := dir.(personFinder); ok && ex.Person == nil && !strings.HasPrefix(strings.ToUpper(who), "S-1-") {
+		found, err := f.Find(ctx, who, []string{"mail"})
+		if err != nil {
+			return nil, err
+		}
+		if len(found) > 0 {
+			ex.Person = found[0]
+		}
+	}
 	key := strings.ToUpper(who)
+	if ex.Person == nil {
+		// Someone no longer in the directory may still be in the plan, by
+		// the email Asset Panda holds.
+		for _, c := range append(changesOf(p.Blocked), p.Changes...) {
+			if c.Name != "" && strings.EqualFold(c.Name, who) {
+				key = c.Key
+			}
+		}
+	}
 	if ex.Person != nil {
 		key = ex.Person.SID
 		dn := activedirectory.NormalizeDN(ex.Person.DN)
@@ -101,6 +137,10 @@ func Explain(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt Target
 			ex.Errors = append(ex.Errors, e)
 		}
 	}
+	if ex.Person == nil && len(ex.Changes)+len(ex.Blocked)+len(ex.Errors) == 0 {
+		ex.NotFound = true
+		ex.Similar = similarMembers(res.Users, who)
+	}
 	if ex.Person != nil {
 		for _, n := range p.Notes {
 			if mail := attr(ex.Person, "mail"); mail != "" && strings.Contains(n, mail) {
@@ -118,4 +158,55 @@ func matchPerson(u *activedirectory.User, who string) bool {
 		}
 	}
 	return false
+}
+
+func changesOf(bs []Blocked) []Change {
+	out := make([]Change, len(bs))
+	for i, b := range bs {
+		out[i] = b.Change
+	}
+	return out
+}
+
+// similarMembers returns up to maxSimilar names of mapped members close to
+// who: sAMAccountNames and mail addresses within a small edit distance,
+// or starting with who; nearest first.
+func similarMembers(users map[string]*activedirectory.User, who string) []string {
+	type scored struct {
+		name string
+		d    int
+	}
+	lw := strings.ToLower(who)
+	seen := map[string]bool{}
+	var found []scored
+	for _, u := range users {
+		for _, name := range []string{u.SAMAccountName, attr(u, "mail")} {
+			ln := strings.ToLower(name)
+			if name == "" || seen[ln] {
+				continue
+			}
+			local, _, _ := strings.Cut(ln, "@")
+			d := min(editDistance(lw, ln), editDistance(lw, local))
+			switch {
+			case d <= max(2, len(who)/3):
+			case len(lw) >= 3 && strings.HasPrefix(ln, lw):
+				d = max(d, 3)
+			default:
+				continue
+			}
+			seen[ln] = true
+			found = append(found, scored{name, d})
+		}
+	}
+	slices.SortFunc(found, func(a, b scored) int {
+		if a.d != b.d {
+			return a.d - b.d
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	var out []string
+	for _, f := range found[:min(len(found), maxSimilar)] {
+		out = append(out, f.name)
+	}
+	return out
 }
