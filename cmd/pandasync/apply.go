@@ -77,12 +77,15 @@ func (a *app) apply(ctx context.Context, args []string) error {
 
 	var p *reconcile.Plan
 	if saved != nil {
-		if _, err := reconcile.Recheck(ctx, saved, set, dir, ap); err != nil {
+		_, err := reconcile.Recheck(ctx, saved, set, dir, ap)
+		a.readDone()
+		if err != nil {
 			return err
 		}
 		p = saved
 	} else {
 		p, err = reconcile.MakePlan(ctx, set, dir, ap, reconcile.Options{Mappings: aa.mappings, Overrides: aa.overrides})
+		a.readDone()
 		if err != nil {
 			return err
 		}

@@ -78,6 +78,7 @@ func (a *app) check(ctx context.Context, args []string) error {
 	// The mappings resolve exactly as a plan resolves them.
 	fmt.Fprintln(a.stdout, a.paint(colorBold, "Mappings"))
 	p, err := reconcile.MakePlan(ctx, set, dir, ap, reconcile.Options{})
+	a.readDone()
 	if err != nil {
 		bad("read both sides: %v", err)
 		return errCheckFailed

@@ -17,6 +17,7 @@ type planArgs struct {
 	out              string
 	json             bool
 	detailedExitCode bool
+	details          bool
 	mappings         []string
 	overrides        []string // reconcile.Override* names
 }
@@ -55,9 +56,10 @@ func (o overrideFlags) list() []string {
 
 func parsePlanArgs(a *app, args []string) (planArgs, error) {
 	var pa planArgs
-	fs := a.flags("plan", "[-out FILE] [-json] [-detailed-exitcode] [-mapping NAME]... "+overrideUsage)
+	fs := a.flags("plan", "[-out FILE] [-json] [-details] [-detailed-exitcode] [-mapping NAME]... "+overrideUsage)
 	fs.StringVar(&pa.out, "out", "", "save the plan to `FILE` for `pandasync apply FILE`")
 	fs.BoolVar(&pa.json, "json", false, "print the plan as JSON (format_version 1)")
+	fs.BoolVar(&pa.details, "details", false, fmt.Sprintf("show every change with its fields; plans of more than %d changes otherwise show one line per object", detailedPlanMax))
 	fs.BoolVar(&pa.detailedExitCode, "detailed-exitcode", false, "exit 0 when in sync (no changes, nothing blocked, no problems), 1 on any error or problem, 2 when there are changes or blocked changes")
 	fs.Var((*stringsFlag)(&pa.mappings), "mapping", "show only the changes of mapping `NAME` (repeatable); the plan is still made from the whole spec")
 	of := addOverrideFlags(fs, "this one plan")
@@ -83,6 +85,7 @@ func (a *app) plan(ctx context.Context, args []string) error {
 	}
 	defer s.Close()
 	p, err := reconcile.MakePlan(ctx, s.set, s.dir, s.ap, reconcile.Options{Mappings: pa.mappings, Overrides: pa.overrides})
+	a.readDone()
 	if err != nil {
 		return err
 	}
@@ -116,7 +119,7 @@ func (a *app) showPlan(p *reconcile.Plan, pa planArgs) error {
 			return err
 		}
 	} else {
-		renderPlan(a.stdout, p, a.paint)
+		renderPlanWith(a.stdout, p, a.paint, renderOptions{details: pa.details})
 	}
 	if pa.out != "" {
 		if err := savePlan(pa.out, p); err != nil {
@@ -124,7 +127,7 @@ func (a *app) showPlan(p *reconcile.Plan, pa planArgs) error {
 		}
 		if !pa.json {
 			fmt.Fprintf(a.stdout, "\nSaved the plan to %s (digest %s). To apply exactly this plan, run:\n    pandasync %sapply %s\n",
-				pa.out, p.Digest, a.globalFlags(), pa.out)
+				pa.out, p.Digest, a.globalFlags(), shellQuote(pa.out))
 		}
 	}
 	switch {

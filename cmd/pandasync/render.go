@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,15 +52,40 @@ func targetString(t reconcile.Target) string {
 	return s
 }
 
-// renderPlan writes the human view of a plan, in the manner of Terraform:
-// one block per change with its field-level differences and reason, then
-// the blocked changes, the problems and a summary line.
+// detailedPlanMax is the largest plan shown with its field-level details
+// unless -details asks for them: a larger plan starts with its counts per
+// mapping and shows one line per object.
+const detailedPlanMax = 20
+
+// renderOptions tune the human view of a plan.
+type renderOptions struct {
+	// details shows every change with its fields, whatever the plan's size.
+	details bool
+}
+
+// renderPlan writes the human view of a plan with the default options.
 func renderPlan(w io.Writer, p *reconcile.Plan, paint painter) {
-	if len(p.Changes) > 0 {
+	renderPlanWith(w, p, paint, renderOptions{})
+}
+
+// renderPlanWith writes the human view of a plan, in the manner of
+// Terraform: the changes, then the blocked changes, the problems, the
+// notes and a summary line. A small plan (or -details) shows one block per
+// change with its field-level differences and reason; a large one starts
+// with the summary and the counts per mapping and shows one line per
+// object, grouped by mapping, action and reason.
+func renderPlanWith(w io.Writer, p *reconcile.Plan, paint painter, o renderOptions) {
+	detailed := o.details || len(p.Changes) <= detailedPlanMax
+	if !detailed {
+		fmt.Fprintf(w, "%s %s.\n\n", paint(colorBold, "Plan:"), summaryLine(p.Summary))
+		renderCounts(w, p)
+		fmt.Fprintf(w, "pandasync will perform the following actions (%s; one line each, fields with -details):\n\n", count(len(p.Changes), "change"))
+		renderCompact(w, p.Changes, paint)
+	} else if len(p.Changes) > 0 {
 		fmt.Fprintf(w, "pandasync will perform the following actions:\n\n")
-	}
-	for _, c := range p.Changes {
-		renderChange(w, c, paint, "")
+		for _, c := range p.Changes {
+			renderChange(w, c, paint, "")
+		}
 	}
 	if len(p.Blocked) > 0 {
 		fmt.Fprintf(w, "%s\n\n", paint(colorRed+";"+colorBold, fmt.Sprintf("Warning: %s blocked by a safety limit or guard (never applied):", count(len(p.Blocked), "change"))))
@@ -94,10 +120,11 @@ func renderPlan(w io.Writer, p *reconcile.Plan, paint painter) {
 		}
 		fmt.Fprintln(w)
 	}
-	for _, n := range p.Notes {
+	notes := collapseNotes(p.Notes, o.details)
+	for _, n := range notes {
 		fmt.Fprintf(w, "%s %s\n", paint(colorDim, "note:"), n)
 	}
-	if len(p.Notes) > 0 {
+	if len(notes) > 0 {
 		fmt.Fprintln(w)
 	}
 	if p.Suspended {
@@ -119,6 +146,151 @@ func renderPlan(w io.Writer, p *reconcile.Plan, paint painter) {
 		return
 	}
 	fmt.Fprintf(w, "%s %s.\n", paint(colorBold, "Plan:"), summaryLine(p.Summary))
+}
+
+// mappingCounts are one mapping's changes and blocked changes by action.
+type mappingCounts struct {
+	mapping string
+	kind    reconcile.Kind
+	n       map[reconcile.Action]int
+	blocked int
+}
+
+// renderCounts writes a table of the changes per mapping and action.
+func renderCounts(w io.Writer, p *reconcile.Plan) {
+	var rows []*mappingCounts
+	by := map[string]*mappingCounts{}
+	row := func(c reconcile.Change) *mappingCounts {
+		r, ok := by[c.Mapping]
+		if !ok {
+			r = &mappingCounts{mapping: c.Mapping, kind: c.Kind, n: map[reconcile.Action]int{}}
+			by[c.Mapping] = r
+			rows = append(rows, r)
+		}
+		return r
+	}
+	for _, c := range p.Changes {
+		row(c).n[c.Action]++
+	}
+	for _, b := range p.Blocked {
+		row(b.Change).blocked++
+	}
+	width := len("mapping")
+	for _, r := range rows {
+		width = max(width, len(r.mapping))
+	}
+	cell := func(n int) string {
+		if n == 0 {
+			return "-"
+		}
+		return strconv.Itoa(n)
+	}
+	fmt.Fprintf(w, "  %-*s  %-6s  %6s  %6s  %10s  %10s  %7s\n", width, "mapping", "kind", "create", "update", "deactivate", "reactivate", "blocked")
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-*s  %-6s  %6s  %6s  %10s  %10s  %7s\n", width, r.mapping, r.kind,
+			cell(r.n[reconcile.ActionCreate]), cell(r.n[reconcile.ActionUpdate]), cell(r.n[reconcile.ActionDeactivate]),
+			cell(r.n[reconcile.ActionReactivate]), cell(r.blocked))
+	}
+	fmt.Fprintln(w)
+}
+
+// renderCompact writes one line per change, grouped by mapping and action
+// (a header each) and, within them, by reason (stated once).
+func renderCompact(w io.Writer, changes []reconcile.Change, paint painter) {
+	for i := 0; i < len(changes); {
+		j := i
+		for j < len(changes) && changes[j].Mapping == changes[i].Mapping && changes[j].Action == changes[i].Action {
+			j++
+		}
+		group := changes[i:j]
+		c := group[0]
+		fmt.Fprintf(w, "  %s %s → %s: %s\n", paint(actionColor(c.Action), c.Action.Symbol()), paint(colorBold, c.Mapping), targetString(c.Target),
+			count(len(group), string(c.Kind))+" to "+string(c.Action))
+		var reasons []string
+		byReason := map[string][]reconcile.Change{}
+		for _, c := range group {
+			if _, ok := byReason[c.Reason]; !ok {
+				reasons = append(reasons, c.Reason)
+			}
+			byReason[c.Reason] = append(byReason[c.Reason], c)
+		}
+		for _, r := range reasons {
+			if r != "" {
+				fmt.Fprintf(w, "    %s\n", paint(colorDim, "reason: "+r))
+			}
+			for _, c := range byReason[r] {
+				fmt.Fprintf(w, "      %s %s%s\n", paint(actionColor(c.Action), c.Action.Symbol()), shortLabel(c), changedFields(c))
+			}
+		}
+		fmt.Fprintln(w)
+		i = j
+	}
+}
+
+// shortLabel names an object by its name, or its key when it has none.
+func shortLabel(c reconcile.Change) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.Key
+}
+
+// changedFields lists the fields an update changes: " (Email, Title)".
+func changedFields(c reconcile.Change) string {
+	if c.Action != reconcile.ActionUpdate || len(c.After) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(sortedKeys(c.After), ", ") + ")"
+}
+
+// collapseNotes merges notes that say the same about different people
+// ("a@x is in mappings …", "b@x is in mappings …") into one line with a
+// count: "2 people (a@x, b@x) are in mappings …". Without all, at most a
+// few names are listed.
+func collapseNotes(notes []string, all bool) []string {
+	const shownNames = 3
+	var order []string
+	subjects := map[string][]string{}
+	for _, n := range notes {
+		subject, rest, ok := strings.Cut(n, " ")
+		if !ok || !strings.Contains(subject, "@") {
+			subject, rest = "", n
+		}
+		if _, seen := subjects[rest]; !seen {
+			order = append(order, rest)
+		}
+		subjects[rest] = append(subjects[rest], subject)
+	}
+	var out []string
+	for _, rest := range order {
+		who := subjects[rest]
+		if len(who) == 1 {
+			if who[0] == "" {
+				out = append(out, rest)
+			} else {
+				out = append(out, who[0]+" "+rest)
+			}
+			continue
+		}
+		if who[0] == "" {
+			out = append(out, fmt.Sprintf("%s (%d times)", rest, len(who)))
+			continue
+		}
+		names := slices.Clone(who)
+		slices.Sort(names)
+		more := ""
+		if !all && len(names) > shownNames {
+			names, more = names[:shownNames], fmt.Sprintf(" and %d more", len(who)-shownNames)
+		}
+		verb, ok := strings.CutPrefix(rest, "is ")
+		if ok {
+			verb = "are " + verb
+		} else {
+			verb = rest
+		}
+		out = append(out, fmt.Sprintf("%d people (%s%s) %s", len(who), strings.Join(names, ", "), more, verb))
+	}
+	return out
 }
 
 // summaryLine is the plan's count line without its "Plan:" label:
@@ -175,15 +347,20 @@ func label(c reconcile.Change) string {
 	return c.Key
 }
 
-// renderChange writes one change block.
+// renderChange writes one change block. The header names the object,
+// the block its key, so that a SID is printed once.
 func renderChange(w io.Writer, c reconcile.Change, paint painter, indent string) {
 	col := actionColor(c.Action)
-	fmt.Fprintf(w, "%s  %s %s %s will be %s\n", indent, paint(colorBold, "#"), c.Kind, label(c), verb(c.Action))
+	fmt.Fprintf(w, "%s  %s %s %s will be %s\n", indent, paint(colorBold, "#"), c.Kind, shortLabel(c), verb(c.Action))
 	fmt.Fprintf(w, "%s    %s\n", indent, paint(colorDim, fmt.Sprintf("mapping %s → %s", c.Mapping, targetString(c.Target))))
 	if c.Reason != "" {
 		fmt.Fprintf(w, "%s    %s\n", indent, paint(colorDim, "reason: "+c.Reason))
 	}
-	fmt.Fprintf(w, "%s  %s %s %s {\n", indent, paint(col, c.Action.Symbol()), c.Kind, strconv.Quote(c.Key))
+	if c.Name != "" && c.Name != c.Key {
+		fmt.Fprintf(w, "%s  %s %s %s {\n", indent, paint(col, c.Action.Symbol()), c.Kind, strconv.Quote(c.Key))
+	} else {
+		fmt.Fprintf(w, "%s  %s %s {\n", indent, paint(col, c.Action.Symbol()), c.Kind)
+	}
 	names := map[string]bool{}
 	for k := range c.After {
 		names[k] = true
