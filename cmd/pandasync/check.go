@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pandasync/pandasync/providers/assetpanda"
 	"github.com/pandasync/pandasync/reconcile"
 	"github.com/pandasync/pandasync/spec"
 )
@@ -18,9 +19,17 @@ var errCheckFailed = errors.New("some checks failed; see above")
 // credentials, TLS, groups, accounts, modules, roles, collections, fields,
 // status options and the permission to create users. It writes nothing.
 func (a *app) check(ctx context.Context, args []string) error {
-	fs := a.flags("check", "")
+	fs := a.flags("check", "[-api]")
+	api := fs.Bool("api", false, "only check, read-only, that the Asset Panda API answers with the shapes pandasync assumes; prints a report without values or secrets, to send to the maintainers")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(a.stderr, "check: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	if *api {
+		return a.checkAPI(ctx)
 	}
 	s, err := a.open()
 	if err != nil {
@@ -126,4 +135,64 @@ func mappingSummary(set *spec.Set, name string) string {
 			m.Spec.Group, m.Spec.Collection, m.Spec.Account, m.Spec.Module, m.Spec.Key.Field, len(m.Spec.Fields))
 	}
 	return ""
+}
+
+// checkAPI is `check -api`: probe, read-only, every Asset Panda endpoint
+// pandasync reads and report how each reply differs from the shape
+// pandasync assumes. Only the Asset Panda part of the Connection is
+// resolved: AD is not contacted.
+func (a *app) checkAPI(ctx context.Context) error {
+	set, err := a.loadSpec()
+	if err != nil {
+		return err
+	}
+	cfg, err := assetPandaConfig(set.Connection.Spec.AssetPanda, a.resolver())
+	if err != nil {
+		return fmt.Errorf("connection %q: %w", set.Connection.Metadata.Name, err)
+	}
+	cfg.Logger = a.log.With("component", "assetpanda")
+	ap, err := assetpanda.New(cfg)
+	if err != nil {
+		return fmt.Errorf("asset panda: %w", err)
+	}
+	account, module, collection := probeTarget(set)
+	fmt.Fprintf(a.stdout, "%s\n", a.paint(colorBold, "Asset Panda API: the shapes pandasync assumes (README \"Asset Panda API: what pandasync assumes\")"))
+	fmt.Fprintf(a.stdout, "pandasync %s; read-only; the report holds no values and no secrets.\n", buildVersion())
+	where := "the first account, module and collection the service lists"
+	if account != "" {
+		where = strings.Join(nonEmpty(account, module, collection), " / ")
+	}
+	fmt.Fprintf(a.stdout, "Roles, fields and records are read in %s.\n\n", where)
+	r := ap.Probe(ctx, account, module, collection)
+	fmt.Fprintln(a.stdout, r)
+	if !r.OK() {
+		fmt.Fprintln(a.stdout, "\nSend this report to the pandasync maintainers: each difference is one edit to providers/assetpanda/wire.go.")
+		return errCheckFailed
+	}
+	return nil
+}
+
+// probeTarget picks where check -api reads roles, fields and records: the
+// first collection mapping's collection, else the first user mapping's
+// module; "" lets the probe take the first the service lists.
+func probeTarget(set *spec.Set) (account, module, collection string) {
+	if len(set.CollectionMappings) > 0 {
+		m := set.CollectionMappings[0].Spec
+		return m.Account, m.Module, m.Collection
+	}
+	if len(set.UserMappings) > 0 {
+		m := set.UserMappings[0].Spec
+		return m.Account, m.Module, ""
+	}
+	return "", "", ""
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
