@@ -275,6 +275,11 @@ func isBlank(text []byte) bool {
 // parse decodes, defaults and validates the files of a set. ps holds
 // problems already found while reading.
 func parse(files []rawFile, ps Problems) (*Set, error) {
+	if len(files) == 0 && len(ps) > 0 {
+		// Nothing could be read: a missing Connection would only repeat
+		// that.
+		return nil, ps
+	}
 	set := &Set{}
 	var policies []SyncPolicy
 	var connections []Connection
