@@ -169,22 +169,22 @@ func changesOf(bs []Blocked) []Change {
 }
 
 // similarMembers returns up to maxSimilar names of mapped members close to
-// who: sAMAccountNames and mail addresses within a small edit distance,
-// or starting with who; nearest first.
+// who, one per person (their sAMAccountName or mail, whichever is closer):
+// within a small edit distance, or starting with who; nearest first.
 func similarMembers(users map[string]*activedirectory.User, who string) []string {
 	type scored struct {
 		name string
 		d    int
 	}
 	lw := strings.ToLower(who)
-	seen := map[string]bool{}
 	var found []scored
 	for _, u := range users {
+		best := scored{d: -1}
 		for _, name := range []string{u.SAMAccountName, attr(u, "mail")} {
-			ln := strings.ToLower(name)
-			if name == "" || seen[ln] {
+			if name == "" {
 				continue
 			}
+			ln := strings.ToLower(name)
 			local, _, _ := strings.Cut(ln, "@")
 			d := min(editDistance(lw, ln), editDistance(lw, local))
 			switch {
@@ -194,8 +194,12 @@ func similarMembers(users map[string]*activedirectory.User, who string) []string
 			default:
 				continue
 			}
-			seen[ln] = true
-			found = append(found, scored{name, d})
+			if best.d < 0 || d < best.d {
+				best = scored{name, d}
+			}
+		}
+		if best.d >= 0 {
+			found = append(found, best)
 		}
 	}
 	slices.SortFunc(found, func(a, b scored) int {
