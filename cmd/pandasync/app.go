@@ -160,7 +160,7 @@ func isGlobalFlag(name string) bool {
 func (a *app) setLogLevel(s string) error {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return fmt.Errorf("%q is not a log level; use %s", s, strings.Join(logLevels, ", "))
+		return fmt.Errorf("use %s or %s", strings.Join(logLevels[:len(logLevels)-1], ", "), logLevels[len(logLevels)-1])
 	}
 	a.logLevel = l
 	a.log = a.newLogger()
@@ -253,7 +253,7 @@ func (a *app) newLogger() *slog.Logger {
 // wrong and a hint on stderr (see parse).
 func (a *app) flags(name, args string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	out := &countingWriter{w: a.stderr}
+	out := &countingWriter{w: a.stderr, prefix: "pandasync " + name + ": "}
 	fs.SetOutput(out)
 	fs.Usage = func() {
 		if out.n > 0 {
@@ -275,13 +275,20 @@ func (a *app) flags(name, args string) *flag.FlagSet {
 	return fs
 }
 
-// countingWriter counts the bytes written through it.
+// countingWriter counts the bytes written through it, and starts what
+// it writes with prefix.
 type countingWriter struct {
-	w io.Writer
-	n int
+	w      io.Writer
+	prefix string
+	n      int
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.n == 0 && c.prefix != "" {
+		if _, err := io.WriteString(c.w, c.prefix); err != nil {
+			return 0, err
+		}
+	}
 	c.n += len(p)
 	return c.w.Write(p)
 }
@@ -359,7 +366,7 @@ func flagSuggestion(err error, fs *flag.FlagSet) string {
 	if fs.Name() == "pandasync" {
 		return fmt.Sprintf(" (did you mean -%s?)", s)
 	}
-	return fmt.Sprintf("Did you mean -%s? ", s)
+	return fmt.Sprintf("Did you mean -%s?\n", s)
 }
 
 // globalFlags renders the -f flags the command was given, for hints that

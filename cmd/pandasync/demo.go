@@ -229,10 +229,21 @@ func (a *app) serveDemo(ctx context.Context, da demoArgs, w *demoWorld) error {
 	fmt.Fprintf(a.stdout, "\n%s\n\n", a.paint(colorBold+";"+colorCyan, "==> Your turn"))
 	fmt.Fprintf(a.stdout, "Nothing has been applied: the directory and Asset Panda are served as they are, so the plan\n"+
 		"above is what apply would do. In another terminal, in this directory:\n\n")
-	fmt.Fprintf(a.stdout, "    source %s; pandasync -f %s plan\n", where(demoEnvName), where(demoSpecDirName))
-	fmt.Fprintf(a.stdout, "    pandasync -f %s apply            # asks for yes\n", where(demoSpecDirName))
-	fmt.Fprintf(a.stdout, "    pandasync -f %s explain grace    # how one person maps\n", where(demoSpecDirName))
-	fmt.Fprintf(a.stdout, "    curl -s %s/_emulator/state         # what Asset Panda holds\n\n", w.apiURL)
+	d := where(demoSpecDirName)
+	lines := [][2]string{
+		{fmt.Sprintf("source %s; pandasync -f %s plan", where(demoEnvName), d), "what apply would do"},
+		{fmt.Sprintf("pandasync -f %s apply", d), "asks for yes"},
+		{fmt.Sprintf("pandasync -f %s explain grace", d), "how one person maps"},
+		{fmt.Sprintf("curl -s %s/_emulator/state", w.apiURL), "what Asset Panda holds"},
+	}
+	width := 0
+	for _, l := range lines {
+		width = max(width, len(l[0]))
+	}
+	for _, l := range lines {
+		fmt.Fprintf(a.stdout, "    %-*s  # %s\n", width, l[0], l[1])
+	}
+	fmt.Fprintln(a.stdout)
 	if da.data.ldif != "" || da.data.seed != "" {
 		fmt.Fprintf(a.stdout, "%s holds the demo's mappings: edit them to name the groups and collections of your data.\n\n", where(filepath.Join(demoSpecDirName, demoMappingsName)))
 	}

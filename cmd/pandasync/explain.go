@@ -123,6 +123,9 @@ func renderExplanation(a *app, who string, ex *reconcile.Explanation) {
 	for _, b := range ex.Blocked {
 		fmt.Fprintf(w, "blocked by %s: %s %s %s (%s)\n", b.Limit, b.Action, b.Kind, label(b.Change), b.Detail)
 	}
+	if len(ex.Notes)+len(ex.Errors)+len(ex.Blocked) > 0 {
+		fmt.Fprintln(w)
+	}
 	if len(ex.Changes) == 0 {
 		fmt.Fprintln(w, "The plan changes nothing for this person.")
 		return

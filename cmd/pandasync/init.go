@@ -45,7 +45,11 @@ func (a *app) initSpec(ctx context.Context, args []string) error {
 		}
 	}
 	if len(exist) > 0 {
-		return fmt.Errorf("init would overwrite %s; remove it first, or write elsewhere: pandasync init DIR", strings.Join(exist, ", "))
+		them := "it"
+		if len(exist) > 1 {
+			them = "them"
+		}
+		return fmt.Errorf("init would overwrite %s; remove %s first, or write elsewhere: pandasync init DIR", strings.Join(exist, ", "), them)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("init: %w", err)
@@ -70,20 +74,25 @@ func (a *app) initSpec(ctx context.Context, args []string) error {
 	if filepath.Clean(dir) != defaultSpecDir {
 		f = "-f " + shellQuote(dir) + " "
 	}
+	cmds := []string{"pandasync " + f + "validate", "pandasync " + f + "validate -strict-env", "pandasync " + f + "check", "pandasync " + f + "plan"}
+	width := 0
+	for _, c := range cmds {
+		width = max(width, len(c))
+	}
 	fmt.Fprintf(a.stdout, `
 Wrote a starter spec set: a Connection, a user mapping, a collection mapping and a policy.
 Every option is explained in the comments. Next:
 
   1. Edit the files: your domain controllers, base DN, service account, groups,
      and your Asset Panda account, module, role and collection names.
-  2. pandasync %svalidate              # the spec is well-formed
+  2. %-*s  # the spec is well-formed
   3. Set the secrets the Connection names, for example:
        export PANDASYNC_AD_PASSWORD=... PANDASYNC_AP_CLIENT_ID=... PANDASYNC_AP_CLIENT_SECRET=...
        export PANDASYNC_AP_EMAIL=... PANDASYNC_AP_PASSWORD=...
-     pandasync %svalidate -strict-env  # every secret can be read
-  4. pandasync %scheck                 # connects to AD and Asset Panda and checks every name
-  5. pandasync %splan                  # what would change, and why; nothing is written
-`, f, f, f, f)
+     %-*s  # every secret can be read
+  4. %-*s  # connects to AD and Asset Panda and checks every name
+  5. %-*s  # what would change, and why; nothing is written
+`, width, cmds[0], width, cmds[1], width, cmds[2], width, cmds[3])
 	return nil
 }
 
