@@ -75,7 +75,7 @@ func commands() []command {
 		{name: "apply", summary: "apply a saved plan, or plan and apply after confirmation", run: (*app).apply},
 		{name: "run", summary: "reconcile continuously: on a schedule and whenever the spec changes", run: (*app).runLoop},
 		{name: "history", summary: "show the last writes pandasync made (the audit log)", run: (*app).history},
-		{name: "explain", summary: "show how one person maps: groups, nesting path, planned changes", run: (*app).explain},
+		{name: "explain", summary: "show how one person (sAMAccountName, userPrincipalName, email or SID) maps: groups, nesting path, planned changes", run: (*app).explain},
 		{name: "demo", summary: "run validate, plan, apply and plan against an embedded AD and Asset Panda", run: (*app).demo},
 		{name: "emulator", summary: "serve the Asset Panda API emulator", run: (*app).emulator},
 		{name: "completion", summary: "print a shell completion script (bash, zsh, fish or powershell)", run: (*app).completion},
@@ -259,7 +259,7 @@ func (a *app) flags(name, args string) *flag.FlagSet {
 		if out.n > 0 {
 			return // a parse error: parse adds the hint
 		}
-		fmt.Fprintf(a.stdout, "Usage: pandasync [global flags] %s %s\n", name, args)
+		fmt.Fprintf(a.stdout, "Usage: pandasync [global flags] %s\n", strings.TrimSpace(name+" "+args))
 		if c, ok := lookupCommand(name); ok {
 			fmt.Fprintf(a.stdout, "\n%s.\n", capitalize(c.summary))
 		}

@@ -13,7 +13,7 @@ import (
 // explain shows how one person maps: the mappings and groups that include
 // them, the nesting path, and what the plan would do to their objects.
 func (a *app) explain(ctx context.Context, args []string) error {
-	fs := a.flags("explain", "USER  (sAMAccountName, userPrincipalName, email or SID)")
+	fs := a.flags("explain", "USER")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
