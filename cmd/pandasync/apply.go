@@ -125,10 +125,10 @@ func planOutcome(p *reconcile.Plan, res *reconcile.ApplyResult) error {
 		parts = append(parts, fmt.Sprintf("%d of %d changes failed", res.Failed, res.Applied+res.Failed))
 	}
 	if n := len(p.Blocked); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d change(s) are blocked", n))
+		parts = append(parts, fmt.Sprintf("%s blocked", count(n, "change")))
 	}
 	if n := len(p.Errors); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d problem(s) need fixing", n))
+		parts = append(parts, fmt.Sprintf("%s to fix", count(n, "problem")))
 	}
 	if len(parts) == 0 {
 		return nil
@@ -212,7 +212,7 @@ func newProgress(w io.Writer, terminal bool, paint painter) *progress {
 
 func (p *progress) Started(total int) {
 	p.total = total
-	fmt.Fprintf(p.w, "Applying %d change(s)...\n", total)
+	fmt.Fprintf(p.w, "Applying %s...\n", count(total, "change"))
 }
 
 func (p *progress) Done(c reconcile.Change, err error) {

@@ -131,8 +131,8 @@ func mappingSummary(set *spec.Set, name string) string {
 		return fmt.Sprintf("members of %s → role %q in %s / %s", m.Spec.Group, m.Spec.Role, m.Spec.Account, m.Spec.Module)
 	}
 	if m, ok := set.CollectionMapping(name); ok {
-		return fmt.Sprintf("members of %s → collection %q in %s / %s, key field %q, %d mapped field(s)",
-			m.Spec.Group, m.Spec.Collection, m.Spec.Account, m.Spec.Module, m.Spec.Key.Field, len(m.Spec.Fields))
+		return fmt.Sprintf("members of %s → collection %q in %s / %s, key field %q, %s",
+			m.Spec.Group, m.Spec.Collection, m.Spec.Account, m.Spec.Module, m.Spec.Key.Field, count(len(m.Spec.Fields), "mapped field"))
 	}
 	return ""
 }

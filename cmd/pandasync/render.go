@@ -139,7 +139,7 @@ func renderPlanWith(w io.Writer, p *reconcile.Plan, paint painter, o renderOptio
 	}
 	if p.InSync() {
 		if p.Selected {
-			fmt.Fprintf(w, "%s Asset Panda matches Active Directory for mapping(s) %s.\n", paint(colorGreen+";"+colorBold, "No changes."), strings.Join(p.Mappings, ", "))
+			fmt.Fprintf(w, "%s Asset Panda matches Active Directory for %s %s.\n", paint(colorGreen+";"+colorBold, "No changes."), plural(len(p.Mappings), "mapping"), strings.Join(p.Mappings, ", "))
 			return
 		}
 		fmt.Fprintf(w, "%s Asset Panda matches Active Directory.\n", paint(colorGreen+";"+colorBold, "No changes."))
@@ -302,6 +302,14 @@ func summaryLine(s reconcile.Summary) string {
 		line += fmt.Sprintf("; %d blocked, %s", s.Blocked, count(s.Problems, "problem"))
 	}
 	return line
+}
+
+// plural renders "problem" or "problems".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
 }
 
 // count renders "1 problem" or "3 problems".

@@ -38,9 +38,9 @@ func (a *app) validate(ctx context.Context, args []string) error {
 		if m.Spec.Status != nil {
 			status = fmt.Sprintf("status in %q", m.Spec.Status.Field)
 		}
-		fmt.Fprintf(a.stdout, "  collection mapping %s: members of %s%s → records of %s / %s / %s keyed by %q, %d field(s), %s (on remove: %s)\n",
+		fmt.Fprintf(a.stdout, "  collection mapping %s: members of %s%s → records of %s / %s / %s keyed by %q, %s, %s (on remove: %s)\n",
 			m.Metadata.Name, m.Spec.Group, nestedNote(m.Spec.Nested), m.Spec.Account, m.Spec.Module, m.Spec.Collection,
-			m.Spec.Key.Field, len(m.Spec.Fields), status, m.Spec.OnRemove)
+			m.Spec.Key.Field, count(len(m.Spec.Fields), "field"), status, m.Spec.OnRemove)
 	}
 	p := set.Policy.Spec
 	fmt.Fprintf(a.stdout, "  policy: every %s", shortDuration(p.Schedule.Every.Duration))
