@@ -124,7 +124,8 @@ func (a *app) open() (*session, error) {
 }
 
 // readDone clears the read progress line, before the result is printed.
+// The line stays in place, stopped, so that a log line written late by
+// another goroutine still finds it.
 func (a *app) readDone() {
 	a.live.stop()
-	a.live = nil
 }
