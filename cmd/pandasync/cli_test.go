@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -357,14 +356,22 @@ func TestCLICheckAPI(t *testing.T) {
 // how to continue, and serves the state before any apply, so the printed
 // command plans the demo's changes; apply can then be run by hand.
 func TestCLIDemoServe(t *testing.T) {
-	dir := t.TempDir()
+	goldenDir, err := filepath.Abs(filepath.Join("testdata", "cli"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A relative -dir, as a user would type it, keeps the printed
+	// commands the same from run to run.
+	base := t.TempDir()
+	t.Chdir(base)
+	dir := filepath.Join(base, "try")
 	a, _, errb := testApp(nil)
-	out := &lockedBuffer{}
+	out := &syncBuffer{}
 	a.stdout, a.noColor = out, true
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
-	args := []string{"demo", "-serve", "-dir", dir, "-ldap-listen", "127.0.0.1:0", "-api-listen", "127.0.0.1:0"}
+	args := []string{"demo", "-serve", "-dir", "try", "-ldap-listen", "127.0.0.1:0", "-api-listen", "127.0.0.1:0"}
 	go func() { done <- a.run(ctx, args) }()
 	env := map[string]string{}
 	deadline := time.Now().Add(20 * time.Second)
@@ -404,32 +411,13 @@ func TestCLIDemoServe(t *testing.T) {
 	}
 	text := out.String()
 	ldap, api := between(text, "embedded Active Directory at ", " and"), between(text, "Asset Panda emulator at ", ",")
-	s := scrubber{dir, "$DIR", ldap, "ldap://127.0.0.1:PORT", api, "http://127.0.0.1:PORT"}
-	golden(t, filepath.Join("testdata", "cli", "demo-serve.txt"), []byte(s.scrub(transcript(args, exitOK, text, ""))))
+	s := scrubber{ldap, "ldap://127.0.0.1:PORT", api, "http://127.0.0.1:PORT"}
+	golden(t, filepath.Join(goldenDir, "demo-serve.txt"), []byte(s.scrub(transcript(args, exitOK, text, ""))))
 	conn, err := os.ReadFile(filepath.Join(spec, "00-connection.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, filepath.Join("testdata", "cli", "demo-serve-connection.yaml"), []byte(s.scrub(string(conn))))
-}
-
-// lockedBuffer is a buffer written by the app's goroutine and read by
-// the test's.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	golden(t, filepath.Join(goldenDir, "demo-serve-connection.yaml"), []byte(s.scrub(string(conn))))
 }
 
 // between returns the text after start and before the next end.

@@ -10,19 +10,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestMain lets the test binary act as pandasync itself (for the shell
-// completion test, which runs the script a shell would) when
-// PANDASYNC_TEST_AS_CLI is set.
-func TestMain(m *testing.M) {
-	if os.Getenv("PANDASYNC_TEST_AS_CLI") == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
-
 // TestBashCompletion loads `pandasync completion bash` into a real bash
-// and completes command lines with it, as the shell does on Tab.
+// and completes command lines with it, as the shell does on Tab. The test
+// binary acts as pandasync (see TestMain).
 func TestBashCompletion(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
@@ -67,7 +57,7 @@ _pandasync 2>/dev/null
 printf '%s\n' "${COMPREPLY[@]}"`
 			cmd := exec.Command(bash, "--norc", "--noprofile", "-c", script)
 			cmd.Dir = work
-			cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "PANDASYNC_TEST_AS_CLI=1")
+			cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "PANDASYNC_TEST_MAIN=1")
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("bash: %v\n%s", err, out)
