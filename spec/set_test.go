@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -135,5 +136,25 @@ func TestCheckReferences(t *testing.T) {
 	ps := set.CheckReferences(r)
 	if len(ps) != 1 || ps[0].Path != "spec.assetPanda.clientSecret" || ps[0].Line != 13 {
 		t.Errorf("with /run/secrets/ap-client-secret missing: %v", ps)
+	}
+}
+
+// TestCheckReferencesPolicy covers the SyncPolicy's references: webhook
+// URLs and the admin token.
+func TestCheckReferencesPolicy(t *testing.T) {
+	set, err := Load("testdata/valid/full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range set.CheckReferences(Resolver{LookupEnv: func(string) (string, bool) { return "", false },
+		ReadFile: func(string) ([]byte, error) { return []byte("x"), nil }}) {
+		if p.Kind == KindSyncPolicy {
+			got = append(got, fmt.Sprintf("%s:%d %s", p.Path, p.Line, p.Message))
+		}
+	}
+	want := []string{"spec.webhooks[0].url:13 environment variable PANDASYNC_SLACK_URL is not set"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

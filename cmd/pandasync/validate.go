@@ -9,7 +9,7 @@ import (
 
 func (a *app) validate(ctx context.Context, args []string) error {
 	fs := a.flags("validate", "[-strict-env]")
-	strictEnv := fs.Bool("strict-env", false, "also read every {env: NAME} and {file: PATH} value of the Connection and report those that are missing or empty (never their values)")
+	strictEnv := fs.Bool("strict-env", false, "also read every {env: NAME} and {file: PATH} value (the Connection's secrets, webhook URLs, the admin token) and report those that are missing or empty (never their values)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -23,7 +23,7 @@ func (a *app) validate(ctx context.Context, args []string) error {
 	}
 	if *strictEnv {
 		if ps := set.CheckReferences(a.resolver()); len(ps) > 0 {
-			return fmt.Errorf("the spec is valid, but %s of the Connection cannot be read:\n%w", count(len(ps), "value"), ps)
+			return fmt.Errorf("the spec is valid, but %s it reads from the environment or files cannot be read:\n%w", count(len(ps), "value"), ps)
 		}
 	}
 	fmt.Fprintf(a.stdout, "%s %s: connection %q, %s, %s.\n",
