@@ -16,28 +16,35 @@ import (
 
 // applyArgs are the flags of `pandasync apply`.
 type applyArgs struct {
-	planFile    string
-	autoApprove bool
-	mappings    []string
-	overrides   []string // reconcile.Override* names
-	stateDir    string
+	planFile      string
+	requireDigest string // the reviewed plan's digest; empty means any
+	autoApprove   bool
+	mappings      []string
+	overrides     []string // reconcile.Override* names
+	stateDir      string
 }
 
 func parseApplyArgs(a *app, args []string) (applyArgs, error) {
 	var aa applyArgs
-	fs := a.flags("apply", "[-auto-approve] [-mapping NAME]... "+overrideUsage+" [-state-dir DIR] [PLANFILE]")
+	fs := a.flags("apply", "[-auto-approve] [-mapping NAME]... "+overrideUsage+" [-state-dir DIR] [-require-digest SHA] [PLANFILE]")
 	fs.BoolVar(&aa.autoApprove, "auto-approve", false, "apply without asking for confirmation")
+	fs.StringVar(&aa.requireDigest, "require-digest", "", "refuse PLANFILE unless its digest is `SHA` (sha256:…, as the reviewed plan's Markdown or JSON shows it): apply only the plan that was reviewed")
 	fs.Var((*stringsFlag)(&aa.mappings), "mapping", "apply only the changes of mapping `NAME` (repeatable; not with PLANFILE)")
 	of := addOverrideFlags(fs, "this one run (not with PLANFILE)")
 	fs.StringVar(&aa.stateDir, "state-dir", "", stateDirUsage)
-	if err := parse(fs, args); err != nil {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
 		return aa, err
 	}
 	aa.overrides = of.list()
-	switch fs.NArg() {
+	switch len(rest) {
 	case 0:
+		if aa.requireDigest != "" {
+			fmt.Fprintln(a.stderr, "apply: -require-digest needs the PLANFILE that was reviewed")
+			return aa, errUsage
+		}
 	case 1:
-		aa.planFile = fs.Arg(0)
+		aa.planFile = rest[0]
 		if len(aa.mappings) > 0 || len(aa.overrides) > 0 {
 			fmt.Fprintln(a.stderr, "apply: -mapping and the -allow-mass-* overrides belong to the plan; a saved plan is applied as it was made")
 			return aa, errUsage
@@ -60,6 +67,11 @@ func (a *app) apply(ctx context.Context, args []string) error {
 		saved, err = readPlanFile(aa.planFile)
 		if err != nil {
 			return err
+		}
+		if aa.requireDigest != "" {
+			if err := checkDigest(saved, aa.requireDigest); err != nil {
+				return fmt.Errorf("apply %s: %w", aa.planFile, err)
+			}
 		}
 	}
 	// One writer at a time: a running `pandasync run` holds the lock.

@@ -7,7 +7,7 @@
 //
 //	pandasync [-f PATH]... [-log-level LEVEL] COMMAND [flags]
 //
-// Commands: validate, check, plan, apply, run, history, explain, demo,
+// Commands: validate, check, plan, apply, show, run, history, explain, demo,
 // emulator, version. `pandasync help COMMAND` describes one.
 package main
 

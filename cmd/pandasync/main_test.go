@@ -231,11 +231,16 @@ func TestParsePlanArgs(t *testing.T) {
 		want    planArgs
 		wantErr bool
 	}{
-		"none":     {args: nil, want: planArgs{}},
-		"all":      {args: []string{"-out", "p.json", "-json", "-detailed-exitcode", "-mapping", "a", "-mapping", "b", "-allow-mass-deactivation"}, want: planArgs{out: "p.json", json: true, detailedExitCode: true, mappings: []string{"a", "b"}, overrides: []string{reconcile.OverrideDeactivations}}},
-		"unknown":  {args: []string{"-nope"}, wantErr: true},
-		"stray":    {args: []string{"extra"}, wantErr: true},
-		"badvalue": {args: []string{"-json=maybe"}, wantErr: true},
+		"none":          {args: nil, want: planArgs{format: formatText}},
+		"all":           {args: []string{"-out", "p.json", "-json", "-detailed-exitcode", "-mapping", "a", "-mapping", "b", "-allow-mass-deactivation"}, want: planArgs{out: "p.json", json: true, format: formatJSON, detailedExitCode: true, mappings: []string{"a", "b"}, overrides: []string{reconcile.OverrideDeactivations}}},
+		"markdown":      {args: []string{"-format", "markdown", "-out", "p.json", "-plan-url", "https://ci.example.com/run/7"}, want: planArgs{out: "p.json", format: formatMarkdown, planURL: "https://ci.example.com/run/7"}},
+		"format json":   {args: []string{"-format", "json"}, want: planArgs{json: true, format: formatJSON}},
+		"json and json": {args: []string{"-json", "-format", "json"}, want: planArgs{json: true, format: formatJSON}},
+		"json and text": {args: []string{"-json", "-format", "text"}, wantErr: true},
+		"bad format":    {args: []string{"-format", "html"}, wantErr: true},
+		"unknown":       {args: []string{"-nope"}, wantErr: true},
+		"stray":         {args: []string{"extra"}, wantErr: true},
+		"badvalue":      {args: []string{"-json=maybe"}, wantErr: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -263,6 +268,10 @@ func TestParseApplyArgs(t *testing.T) {
 		"auto approve":        {args: []string{"-auto-approve", "-mapping", "people"}, want: applyArgs{autoApprove: true, mappings: []string{"people"}}},
 		"two files":           {args: []string{"a", "b"}, wantErr: true},
 		"mapping with a file": {args: []string{"-mapping", "x", "plan.json"}, wantErr: true},
+		"digest before":       {args: []string{"-require-digest", "sha256:ab", "plan.json"}, want: applyArgs{planFile: "plan.json", requireDigest: "sha256:ab"}},
+		"digest after":        {args: []string{"plan.json", "-require-digest", "sha256:ab"}, want: applyArgs{planFile: "plan.json", requireDigest: "sha256:ab"}},
+		"digest, no file":     {args: []string{"-require-digest", "sha256:ab"}, wantErr: true},
+		"file after --":       {args: []string{"--", "-plan.json"}, want: applyArgs{planFile: "-plan.json"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -15,7 +15,9 @@ import (
 // planArgs are the flags of `pandasync plan`.
 type planArgs struct {
 	out              string
-	json             bool
+	json             bool   // -json, short for -format json
+	format           string // "text", "json" or "markdown"; see outputFormat
+	planURL          string // where the full plan is, for the Markdown
 	detailedExitCode bool
 	details          bool
 	mappings         []string
@@ -56,9 +58,11 @@ func (o overrideFlags) list() []string {
 
 func parsePlanArgs(a *app, args []string) (planArgs, error) {
 	var pa planArgs
-	fs := a.flags("plan", "[-out FILE] [-json] [-details] [-detailed-exitcode] [-mapping NAME]... "+overrideUsage)
+	fs := a.flags("plan", "[-out FILE] [-format text|json|markdown] [-json] [-plan-url URL] [-details] [-detailed-exitcode] [-mapping NAME]... "+overrideUsage)
 	fs.StringVar(&pa.out, "out", "", "save the plan to `FILE` for `pandasync apply FILE`")
-	fs.BoolVar(&pa.json, "json", false, "print the plan as JSON (format_version 1)")
+	fs.BoolVar(&pa.json, "json", false, "print the plan as JSON (format_version 1); short for -format json")
+	fs.StringVar(&pa.format, "format", "", "print the plan as `text` (the default), json, or markdown (a pull-request comment under 60,000 characters)")
+	fs.StringVar(&pa.planURL, "plan-url", "", "in the Markdown, link to `URL` as where the full plan is (such as the CI run holding the plan file)")
 	fs.BoolVar(&pa.details, "details", false, fmt.Sprintf("show every change with its fields; plans of more than %d changes otherwise show one line per object", detailedPlanMax))
 	fs.BoolVar(&pa.detailedExitCode, "detailed-exitcode", false, "exit 0 when in sync (no changes, nothing blocked, no problems), 1 on any error or problem, 2 when there are changes or blocked changes")
 	fs.Var((*stringsFlag)(&pa.mappings), "mapping", "show only the changes of mapping `NAME` (repeatable); the plan is still made from the whole spec")
@@ -71,6 +75,11 @@ func parsePlanArgs(a *app, args []string) (planArgs, error) {
 		fmt.Fprintf(a.stderr, "plan: unexpected argument %q\n", fs.Arg(0))
 		return pa, errUsage
 	}
+	f, err := outputFormat(a, "plan", pa.format, pa.json)
+	if err != nil {
+		return pa, err
+	}
+	pa.format, pa.json = f, f == formatJSON
 	return pa, nil
 }
 
@@ -114,18 +123,14 @@ func (a *app) recordRevision(p *reconcile.Plan, set *spec.Set) {
 // plan has problems; with -detailed-exitcode, 2 when it has changes or
 // blocked changes, 0 only when in sync.
 func (a *app) showPlan(p *reconcile.Plan, pa planArgs) error {
-	if pa.json {
-		if err := p.WriteJSON(a.stdout); err != nil {
-			return err
-		}
-	} else {
-		renderPlanWith(a.stdout, p, a.paint, renderOptions{details: pa.details})
+	if err := a.writePlan(p, pa.format, markdownOptions{PlanFile: pa.out, PlanURL: pa.planURL}, renderOptions{details: pa.details}); err != nil {
+		return err
 	}
 	if pa.out != "" {
 		if err := savePlan(pa.out, p); err != nil {
 			return err
 		}
-		if !pa.json {
+		if pa.format == formatText {
 			fmt.Fprintf(a.stdout, "\nSaved the plan to %s (digest %s). To apply exactly this plan, run:\n    pandasync %sapply %s\n",
 				pa.out, p.Digest, a.globalFlags(), shellQuote(pa.out))
 		}
