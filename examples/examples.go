@@ -13,9 +13,10 @@ package examples
 import "embed"
 
 // FS holds the example files, rooted at this directory: "demo/…",
-// "production/…", "starter/…".
+// "starter/…" and the files directly in "production" (not the spec tests
+// under production/tests, which `pandasync test` reads from disk).
 //
-//go:embed demo production starter
+//go:embed demo production/*.yaml starter
 var FS embed.FS
 
 // Paths of the demo data within FS.

@@ -74,6 +74,7 @@ func commands() []command {
 		{name: "plan", summary: "show what would change in Asset Panda, and why", run: (*app).plan},
 		{name: "apply", summary: "apply a saved plan, or plan and apply after confirmation", run: (*app).apply},
 		{name: "show", summary: "render a saved plan as text, JSON or Markdown, without connecting", run: (*app).show},
+		{name: "test", summary: "run the spec's test cases (LDIF directory, Asset Panda seed, expected plan) with no AD", run: (*app).specTest},
 		{name: "run", summary: "reconcile continuously: on a schedule and whenever the spec changes", run: (*app).runLoop},
 		{name: "history", summary: "show the last writes pandasync made (the audit log)", run: (*app).history},
 		{name: "explain", summary: "show how one person (sAMAccountName, userPrincipalName, email or SID) maps: groups, nesting path, planned changes", run: (*app).explain},

@@ -338,7 +338,7 @@ func TestCLICheckAPI(t *testing.T) {
 	vdir := t.TempDir()
 	for name, b := range map[string][]byte{
 		"00-connection.yaml": bytes.Replace(conn, []byte(pc.box.APIURL), []byte(variant.URL), 1),
-		"10-spec.yaml":       caseFile(t, filepath.Join("testdata", "plan", "in-sync"), "spec.yaml"),
+		"10-spec.yaml":       caseSpec(t, filepath.Join("testdata", "plan", "in-sync")),
 	} {
 		if err := os.WriteFile(filepath.Join(vdir, name), b, 0o600); err != nil {
 			t.Fatal(err)

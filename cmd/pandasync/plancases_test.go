@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/pandasync/pandasync/providers/assetpanda/emulator"
 	"github.com/pandasync/pandasync/providers/sandbox"
 	"github.com/pandasync/pandasync/reconcile"
+	"github.com/pandasync/pandasync/reconcile/spectest"
 )
 
 // TestPlanCases runs the planner's fixture cases: one folder per case
@@ -23,7 +20,8 @@ import (
 // (seed.json) — any of them missing is taken from testdata/plan/_base —
 // plus, optionally, the plan command's extra arguments (args, one line),
 // environment overrides (env, NAME=VALUE lines) and emulator faults
-// (faults.json, a list of emulator.Fault). The case runs `plan
+// (faults.json, a list of emulator.Fault): the case format of
+// reconcile/spectest, which loads them. The case runs `plan
 // -detailed-exitcode` and `plan -json` through the CLI against a sandbox
 // (the embedded directory and the emulator) and compares them with the
 // golden plan.txt (the output, the error lines and the exit code) and
@@ -48,25 +46,16 @@ func TestPlanCases(t *testing.T) {
 	}
 }
 
-// caseFile returns a case's file, or the base's when the case has none.
-func caseFile(t *testing.T, dir, name string) []byte {
+// caseSpec returns a case's spec.yaml, or the base's.
+func caseSpec(t *testing.T, dir string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if errors.Is(err, fs.ErrNotExist) {
-		b, err = os.ReadFile(filepath.Join(filepath.Dir(dir), "_base", name))
-	}
+	c, err := spectest.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
-}
-
-// optionalFile returns a case's own file, or nil.
-func optionalFile(t *testing.T, dir, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		t.Fatal(err)
+	b, ok := c.Spec[spectest.FileSpec]
+	if !ok {
+		t.Fatalf("case %s has no %s", dir, spectest.FileSpec)
 	}
 	return b
 }
@@ -79,39 +68,32 @@ type planCase struct {
 	args []string
 }
 
+// startPlanCase loads a case with the engine `pandasync test` uses and
+// starts its sandbox, then writes its spec next to the sandbox's
+// Connection for the CLI to read.
 func startPlanCase(t *testing.T, dir string) *planCase {
 	t.Helper()
-	box, err := sandbox.Load(bytes.NewReader(caseFile(t, dir, "directory.ldif")), bytes.NewReader(caseFile(t, dir, "seed.json")),
-		sandbox.Options{Emulator: emulator.Options{Rate: emulator.Rate{Requests: -1}}})
+	c, err := spectest.Load(dir)
 	if err != nil {
-		t.Fatalf("sandbox: %v", err)
+		t.Fatal(err)
 	}
-	t.Cleanup(box.Close)
-	if b := optionalFile(t, dir, "faults.json"); b != nil {
-		var faults []emulator.Fault
-		if err := json.Unmarshal(b, &faults); err != nil {
-			t.Fatalf("faults.json: %v", err)
-		}
-		for _, f := range faults {
-			box.Emulator.Fault(f)
-		}
+	w, err := c.Start(nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(w.Close)
 	specDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(specDir, "00-connection.yaml"), box.ConnectionYAML("sandbox"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(specDir, "00-connection.yaml"), w.Box.ConnectionYAML("sandbox"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(specDir, "10-spec.yaml"), caseFile(t, dir, "spec.yaml"), 0o600); err != nil {
+	b, ok := c.Spec[spectest.FileSpec]
+	if !ok {
+		t.Fatalf("case %s has no %s", dir, spectest.FileSpec)
+	}
+	if err := os.WriteFile(filepath.Join(specDir, "10-spec.yaml"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pc := &planCase{box: box, spec: specDir, env: box.Env()}
-	sc := bufio.NewScanner(bytes.NewReader(optionalFile(t, dir, "env")))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok && !strings.HasPrefix(k, "#") {
-			pc.env[k] = v
-		}
-	}
-	pc.args = strings.Fields(string(optionalFile(t, dir, "args")))
-	return pc
+	return &planCase{box: w.Box, spec: specDir, env: w.Env, args: c.Args}
 }
 
 // run runs a command of the CLI against the case's sandbox and spec.
@@ -228,13 +210,13 @@ func TestSavedPlanIsSealed(t *testing.T) {
 	// limit the override does not lift: the fresh plan blocks, apply refuses.
 	pc2 := startPlanCase(t, filepath.Join("testdata", "plan", "role-change-limit"))
 	if err := os.WriteFile(filepath.Join(pc2.spec, "10-spec.yaml"),
-		[]byte(strings.Replace(string(caseFile(t, filepath.Join("testdata", "plan", "role-change-limit"), "spec.yaml")), "maxRoleChanges: 1", "maxRoleChanges: 5", 1)), 0o600); err != nil {
+		[]byte(strings.Replace(string(caseSpec(t, filepath.Join("testdata", "plan", "role-change-limit"))), "maxRoleChanges: 1", "maxRoleChanges: 5", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if code, out, errOut := pc2.run(t, "plan", "-out", planFile); code != exitOK {
 		t.Fatalf("plan -out: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if err := os.WriteFile(filepath.Join(pc2.spec, "10-spec.yaml"), caseFile(t, filepath.Join("testdata", "plan", "role-change-limit"), "spec.yaml"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(pc2.spec, "10-spec.yaml"), caseSpec(t, filepath.Join("testdata", "plan", "role-change-limit")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, _, errOut = pc2.run(t, "apply", planFile)
