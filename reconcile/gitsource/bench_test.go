@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/pandasync/pandasync/reconcile/gitsource/gittest"
 )
 
 // BenchmarkSyncNewCommit times the fetch that finds a new commit over
@@ -13,15 +15,15 @@ import (
 // load and the switch. It is what a new commit costs on top of the wait
 // for the next poll.
 func BenchmarkSyncNewCommit(b *testing.B) {
-	r := newRemoteB(b)
-	s, err := New(Config{URL: r.url, Dir: filepath.Join(b.TempDir(), "git"), Validate: loadSpec, AllowInsecure: true})
+	r := gittest.New(b)
+	s, err := New(Config{URL: r.URL, Dir: filepath.Join(b.TempDir(), "git"), Validate: loadSpec, AllowInsecure: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
-		r.commitB(b, specWithRole(fmt.Sprintf("Role %d", i)))
+		r.CommitAndPush(b, map[string]string{"pandasync.yaml": specWithRole(fmt.Sprintf("Role %d", i))})
 		b.StartTimer()
 		if _, changed, err := s.Sync(ctx); err != nil || !changed {
 			b.Fatalf("Sync: changed %v, err %v", changed, err)
@@ -32,9 +34,9 @@ func BenchmarkSyncNewCommit(b *testing.B) {
 // BenchmarkSyncUnchanged times a poll that finds nothing new: one ref
 // listing, no writes.
 func BenchmarkSyncUnchanged(b *testing.B) {
-	r := newRemoteB(b)
-	r.commitB(b, specWithRole("Collaborator"))
-	s, err := New(Config{URL: r.url, Dir: filepath.Join(b.TempDir(), "git"), Validate: loadSpec, AllowInsecure: true})
+	r := gittest.New(b)
+	r.CommitAndPush(b, map[string]string{"pandasync.yaml": specWithRole("Collaborator")})
+	s, err := New(Config{URL: r.URL, Dir: filepath.Join(b.TempDir(), "git"), Validate: loadSpec, AllowInsecure: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -55,16 +57,16 @@ func BenchmarkSyncUnchanged(b *testing.B) {
 // at a different point of the interval. Run it with -benchtime=Nx; it
 // reports the mean and the longest latency.
 func BenchmarkCommitToRevision10s(b *testing.B) {
-	r := newRemoteB(b)
-	r.commitB(b, specWithRole("Collaborator"))
-	s, err := New(Config{URL: r.url, Dir: filepath.Join(b.TempDir(), "git"), Validate: loadSpec, AllowInsecure: true, Interval: 10 * time.Second})
+	r := gittest.New(b)
+	r.CommitAndPush(b, map[string]string{"pandasync.yaml": specWithRole("Collaborator")})
+	s, err := New(Config{URL: r.URL, Dir: filepath.Join(b.TempDir(), "git"), Validate: loadSpec, AllowInsecure: true, Interval: 10 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	changes := make(chan Revision, 1)
-	go s.Run(ctx, func(rev Revision) { changes <- rev })
+	go s.Run(ctx, func(u Update) { changes <- u.Revision })
 	<-changes
 	var total, longest time.Duration
 	n := 0
@@ -72,7 +74,7 @@ func BenchmarkCommitToRevision10s(b *testing.B) {
 		// Push at a different offset into the interval each time.
 		time.Sleep(time.Duration(i%5) * 1700 * time.Millisecond)
 		pushed := time.Now()
-		c := r.commitB(b, specWithRole(fmt.Sprintf("Role %d", i)))
+		c := r.CommitAndPush(b, map[string]string{"pandasync.yaml": specWithRole(fmt.Sprintf("Role %d", i))})
 		rev := <-changes
 		d := time.Since(pushed)
 		if rev.Commit != c {

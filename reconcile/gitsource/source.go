@@ -174,8 +174,10 @@ type Source struct {
 	syncMu sync.Mutex
 	mu     sync.Mutex
 	status Status
-	// rejected is the commit last rejected: it is not fetched again.
-	rejected string
+	// rejected is the commit last rejected, and rejectErr why: it is not
+	// fetched again.
+	rejected  string
+	rejectErr error
 }
 
 // currentFile records the current revision in Dir, so that a restart
@@ -357,6 +359,13 @@ func (s *Source) Status() Status {
 // that is rejected (ErrRejected) leaves the last good one current and is
 // not fetched again until the ref moves.
 func (s *Source) Sync(ctx context.Context) (rev Revision, changed bool, err error) {
+	rev, changed, _, err = s.sync(ctx)
+	return rev, changed, err
+}
+
+// sync is Sync, also saying whether the error is a rejection of a commit
+// not rejected before.
+func (s *Source) sync(ctx context.Context) (rev Revision, changed, newReject bool, err error) {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
@@ -375,17 +384,17 @@ func (s *Source) Sync(ctx context.Context) (rev Revision, changed bool, err erro
 
 	ref, head, err := s.remoteHead(ctx)
 	if err != nil {
-		return Revision{}, false, err
+		return Revision{}, false, false, err
 	}
 	cur, ok := s.Current()
 	if ok && cur.Commit == head {
-		return cur, false, nil
+		return cur, false, false, nil
 	}
 	s.mu.Lock()
-	rejected, reason := s.rejected, s.status.Reason
+	rejected, rejectErr := s.rejected, s.rejectErr
 	s.mu.Unlock()
 	if head == rejected {
-		return Revision{}, false, fmt.Errorf("%w: %s: %s", ErrRejected, (Revision{Ref: ref.Short(), Commit: head}).String(), reason)
+		return Revision{}, false, false, fmt.Errorf("%w: %s: %w", ErrRejected, (Revision{Ref: ref.Short(), Commit: head}).String(), rejectErr)
 	}
 	rev, err = s.checkout(ctx, ref)
 	if err != nil {
@@ -393,26 +402,37 @@ func (s *Source) Sync(ctx context.Context) (rev Revision, changed bool, err erro
 		if errors.As(err, &rj) {
 			name := (Revision{Ref: ref.Short(), Commit: rj.commit}).String()
 			s.reject(rj.commit, name, rj.err)
-			return Revision{}, false, fmt.Errorf("%w: %s: %w", ErrRejected, name, rj.err)
+			return Revision{}, false, true, fmt.Errorf("%w: %s: %w", ErrRejected, name, rj.err)
 		}
-		return Revision{}, false, err
+		return Revision{}, false, false, err
 	}
 	if ok && cur.Commit == rev.Commit {
 		// The ref moved back and forth while we fetched: nothing new.
 		os.RemoveAll(rev.Dir)
-		return cur, false, nil
+		return cur, false, false, nil
 	}
 	if rev, err = s.promote(rev); err != nil {
-		return Revision{}, false, err
+		return Revision{}, false, false, err
 	}
 	s.log.Info("new spec revision", "revision", rev.String(), "verified", rev.Verified)
-	return rev, true, nil
+	return rev, true, false, nil
+}
+
+// Rejection returns the revision last rejected and why, while no newer
+// revision has been accepted; reason is nil when there is none.
+func (s *Source) Rejection() (revision string, reason error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rejected == "" {
+		return "", nil
+	}
+	return s.status.Rejected, s.rejectErr
 }
 
 func (s *Source) reject(commit, name string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rejected = commit
+	s.rejected, s.rejectErr = commit, err
 	s.status.Rejected = name
 	s.status.Reason = err.Error()
 	s.log.Warn("spec revision rejected; the last good revision stays in force", "revision", name, "error", err,
@@ -574,7 +594,7 @@ func (s *Source) promote(rev Revision) (Revision, error) {
 	s.mu.Lock()
 	prev := s.status.Current
 	s.status.Current = &rev
-	s.rejected, s.status.Rejected, s.status.Reason = "", "", ""
+	s.rejected, s.rejectErr, s.status.Rejected, s.status.Reason = "", nil, "", ""
 	s.mu.Unlock()
 	keep := map[string]bool{rev.Commit: true, currentFile: true}
 	if prev != nil {
@@ -631,23 +651,35 @@ func (s *Source) restore() (Revision, bool) {
 	return rev, true
 }
 
-// Run fetches every Interval until ctx is done, calling onChange with each
-// new revision. After a failed fetch it waits twice as long each time, up
-// to MaxBackoff; a rejected revision is not a failed fetch. It returns
-// ctx's error.
-func (s *Source) Run(ctx context.Context, onChange func(Revision)) error {
+// Update is what Run reports: a new current revision, or (Err set) a
+// revision that was rejected, once per rejected commit.
+type Update struct {
+	Revision Revision
+	// Err wraps ErrRejected and says why Revision was not accepted; nil
+	// for a new current revision.
+	Err error
+}
+
+// Run fetches every Interval until ctx is done, calling notify with each
+// new revision and each newly rejected one. After a failed fetch it waits
+// twice as long each time, up to MaxBackoff; a rejected revision is not a
+// failed fetch. It returns ctx's error.
+func (s *Source) Run(ctx context.Context, notify func(Update)) error {
 	for {
-		rev, changed, err := s.Sync(ctx)
+		rev, changed, newReject, err := s.sync(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		d := s.cfg.Interval
 		switch {
 		case err == nil:
-			if changed && onChange != nil {
-				onChange(rev)
+			if changed && notify != nil {
+				notify(Update{Revision: rev})
 			}
 		case errors.Is(err, ErrRejected):
+			if newReject && notify != nil {
+				notify(Update{Err: err})
+			}
 		default:
 			st := s.Status()
 			d = backoff(s.cfg.Interval, s.cfg.MaxBackoff, st.Failures)

@@ -7,16 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +23,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pandasync/pandasync/reconcile/gitsource/gittest"
 	"github.com/pandasync/pandasync/spec"
 )
 
@@ -66,136 +62,6 @@ func specWithRole(role string) string { return fmt.Sprintf(validSpec, role) }
 func loadSpec(dir string) error {
 	_, err := spec.Load(dir)
 	return err
-}
-
-// gitBinary returns the git binary, which serves the test repositories
-// (git http-backend, git-upload-pack); the source itself needs none.
-func gitBinary(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("git")
-	if err != nil {
-		t.Skip("git is not installed: the test repositories are served by git http-backend and git-upload-pack")
-	}
-	return p
-}
-
-// remote is a bare repository the test creates, served over smart HTTP on
-// loopback by git http-backend through net/http/cgi, with a work tree
-// (go-git) that commits and pushes to it over that HTTP.
-type remote struct {
-	bare    string
-	url     string
-	srv     *httptest.Server
-	work    *git.Repository
-	workDir string
-	// uploads counts fetches of objects (POST git-upload-pack), refs
-	// counts ref listings.
-	uploads, refs atomic.Int64
-	when          time.Time
-}
-
-func newRemote(t testing.TB) *remote {
-	t.Helper()
-	gitPath := gitBinary(t)
-	root := t.TempDir()
-	bare := filepath.Join(root, "specs.git")
-	repo, err := git.PlainInitWithOptions(bare, &git.PlainInitOptions{Bare: true, InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := repo.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Raw.Section("http").SetOption("receivepack", "true")
-	if err := repo.SetConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	r := &remote{bare: bare, when: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)}
-	backend := &cgi.Handler{Path: gitPath, Args: []string{"http-backend"}, Root: "/",
-		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "HOME=" + root, "GIT_CONFIG_NOSYSTEM=1"}}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		switch {
-		case req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/git-upload-pack"):
-			r.uploads.Add(1)
-		case strings.HasSuffix(req.URL.Path, "/info/refs") && req.URL.Query().Get("service") == "git-upload-pack":
-			r.refs.Add(1)
-		}
-		backend.ServeHTTP(w, req)
-	}))
-	t.Cleanup(r.srv.Close)
-	r.url = r.srv.URL + "/specs.git"
-	r.workDir = t.TempDir()
-	r.work, err = git.PlainInitWithOptions(r.workDir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.work.CreateRemote(&gitconfig.RemoteConfig{Name: "origin", URLs: []string{r.url}}); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// commit writes files (an empty content deletes one, "symlink:TARGET"
-// makes a symbolic link) and commits them, signed with key when it is set.
-func (r *remote) commit(t testing.TB, files map[string]string, key *openpgp.Entity) string {
-	t.Helper()
-	wt, err := r.work.Worktree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, content := range files {
-		p := filepath.Join(r.workDir, name)
-		if content == "" {
-			if _, err := wt.Remove(name); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if target, ok := strings.CutPrefix(content, "symlink:"); ok {
-			if err := os.Symlink(target, p); err != nil {
-				t.Fatal(err)
-			}
-		} else if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := wt.Add(name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r.when = r.when.Add(time.Minute)
-	h, err := wt.Commit("change the spec", &git.CommitOptions{Author: &object.Signature{Name: "Admin", Email: "admin@corp.example.com", When: r.when}, SignKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h.String()
-}
-
-// push pushes main; force rewrites the remote's history.
-func (r *remote) push(t testing.TB, force bool) {
-	t.Helper()
-	spec := gitconfig.RefSpec("refs/heads/main:refs/heads/main")
-	if force {
-		spec = "+" + spec
-	}
-	if err := r.work.Push(&git.PushOptions{RemoteName: "origin", RefSpecs: []gitconfig.RefSpec{spec}}); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		t.Fatalf("push: %v", err)
-	}
-}
-
-// resetTo moves the work tree's main back to commit, for a force-push.
-func (r *remote) resetTo(t *testing.T, commit string) {
-	t.Helper()
-	wt, err := r.work.Worktree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wt.Reset(&git.ResetOptions{Commit: plumbing.NewHash(commit), Mode: git.HardReset}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func newSource(t *testing.T, cfg Config) *Source {
@@ -248,11 +114,11 @@ func snapshot(t *testing.T, dir string) map[string]string {
 // (the last good stays, and it is not fetched again), a force-push, and a
 // restart that serves the last good revision without the network.
 func TestFollowOverHTTP(t *testing.T) {
-	r := newRemote(t)
-	c1 := r.commit(t, map[string]string{"pandasync.yaml": specWithRole("Collaborator")}, nil)
-	r.push(t, false)
+	r := gittest.New(t)
+	c1 := r.Commit(t, map[string]string{"pandasync.yaml": specWithRole("Collaborator")}, nil)
+	r.Push(t, false)
 	dir := filepath.Join(t.TempDir(), "git")
-	s := newSource(t, Config{URL: r.url, Dir: dir, Validate: loadSpec})
+	s := newSource(t, Config{URL: r.URL, Dir: dir, Validate: loadSpec})
 	ctx := context.Background()
 
 	rev, changed, err := s.Sync(ctx)
@@ -269,26 +135,26 @@ func TestFollowOverHTTP(t *testing.T) {
 		t.Errorf("the checkout is not shallow: %v", err)
 	}
 
-	before, uploads := snapshot(t, dir), r.uploads.Load()
+	before, uploads := snapshot(t, dir), r.Uploads.Load()
 	if _, changed, err := s.Sync(ctx); err != nil || changed {
 		t.Fatalf("Sync with nothing new: changed %v, err %v", changed, err)
 	}
 	if diff := cmp.Diff(before, snapshot(t, dir)); diff != "" {
 		t.Errorf("a Sync with nothing new wrote (-before +after):\n%s", diff)
 	}
-	if n := r.uploads.Load() - uploads; n != 0 {
+	if n := r.Uploads.Load() - uploads; n != 0 {
 		t.Errorf("a Sync with nothing new fetched objects %d time(s); it should only list refs", n)
 	}
 
-	c2 := r.commit(t, map[string]string{"pandasync.yaml": specWithRole("Module Admin")}, nil)
-	r.push(t, false)
+	c2 := r.Commit(t, map[string]string{"pandasync.yaml": specWithRole("Module Admin")}, nil)
+	r.Push(t, false)
 	rev, changed, err = s.Sync(ctx)
 	if err != nil || !changed || rev.Commit != c2 || readSpec(t, rev) != specWithRole("Module Admin") {
 		t.Fatalf("Sync after a new commit: %v changed %v err %v", rev, changed, err)
 	}
 
-	bad := r.commit(t, map[string]string{"pandasync.yaml": badSpec}, nil)
-	r.push(t, false)
+	bad := r.Commit(t, map[string]string{"pandasync.yaml": badSpec}, nil)
+	r.Push(t, false)
 	_, changed, err = s.Sync(ctx)
 	if !errors.Is(err, ErrRejected) || changed || !strings.Contains(err.Error(), "acount") || !strings.Contains(err.Error(), "main@sha1:"+bad) {
 		t.Fatalf("Sync of a bad commit: changed %v, err %v; want ErrRejected naming it and the problem", changed, err)
@@ -301,11 +167,11 @@ func TestFollowOverHTTP(t *testing.T) {
 	if st.Rejected != "main@sha1:"+bad || !strings.Contains(st.Reason, "acount") || st.Failures != 0 {
 		t.Errorf("status after a bad commit: %+v", st)
 	}
-	before, uploads = snapshot(t, dir), r.uploads.Load()
+	before, uploads = snapshot(t, dir), r.Uploads.Load()
 	if _, _, err := s.Sync(ctx); !errors.Is(err, ErrRejected) {
 		t.Errorf("second Sync of the bad commit: err %v, want ErrRejected", err)
 	}
-	if n := r.uploads.Load() - uploads; n != 0 {
+	if n := r.Uploads.Load() - uploads; n != 0 {
 		t.Errorf("the rejected commit was fetched again (%d time(s))", n)
 	}
 	if diff := cmp.Diff(before, snapshot(t, dir)); diff != "" {
@@ -313,9 +179,9 @@ func TestFollowOverHTTP(t *testing.T) {
 	}
 
 	// Force-push: history rewritten to c1 plus a new commit.
-	r.resetTo(t, c1)
-	c3 := r.commit(t, map[string]string{"pandasync.yaml": specWithRole("Viewer")}, nil)
-	r.push(t, true)
+	r.ResetTo(t, c1)
+	c3 := r.Commit(t, map[string]string{"pandasync.yaml": specWithRole("Viewer")}, nil)
+	r.Push(t, true)
 	rev, changed, err = s.Sync(ctx)
 	if err != nil || !changed || rev.Commit != c3 || readSpec(t, rev) != specWithRole("Viewer") {
 		t.Fatalf("Sync after a force-push: %v changed %v err %v", rev, changed, err)
@@ -340,14 +206,14 @@ func TestFollowOverHTTP(t *testing.T) {
 	}
 
 	// A restart with the remote gone serves the last good revision.
-	r.srv.Close()
-	s2 := newSource(t, Config{URL: r.url, Dir: dir, Validate: loadSpec})
+	r.Server.Close()
+	s2 := newSource(t, Config{URL: r.URL, Dir: dir, Validate: loadSpec})
 	cur, ok = s2.Current()
 	if !ok || cur.Commit != c3 || readSpec(t, cur) != specWithRole("Viewer") {
 		t.Errorf("after a restart: %v %v, want %s", cur, ok, c3)
 	}
 	// Another repository does not restore it.
-	s3 := newSource(t, Config{URL: r.url + "-other", Dir: dir})
+	s3 := newSource(t, Config{URL: r.URL + "-other", Dir: dir})
 	if _, ok := s3.Current(); ok {
 		t.Error("a source for another repository restored this one's revision")
 	}
@@ -357,12 +223,12 @@ func TestFollowOverHTTP(t *testing.T) {
 // pushed between two polls is the new revision at the next poll, and
 // onChange hears it.
 func TestRunPicksUpNewCommits(t *testing.T) {
-	r := newRemote(t)
-	c1 := r.commit(t, map[string]string{"pandasync.yaml": specWithRole("Collaborator")}, nil)
-	r.push(t, false)
+	r := gittest.New(t)
+	c1 := r.Commit(t, map[string]string{"pandasync.yaml": specWithRole("Collaborator")}, nil)
+	r.Push(t, false)
 	polled := make(chan time.Duration)
 	next := make(chan struct{})
-	s := newSource(t, Config{URL: r.url, Validate: loadSpec, Interval: 10 * time.Second, Wait: func(ctx context.Context, d time.Duration) error {
+	s := newSource(t, Config{URL: r.URL, Validate: loadSpec, Interval: 10 * time.Second, Wait: func(ctx context.Context, d time.Duration) error {
 		select {
 		case polled <- d:
 		case <-ctx.Done():
@@ -378,8 +244,17 @@ func TestRunPicksUpNewCommits(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	changes := make(chan Revision, 4)
+	rejects := make(chan error, 4)
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, func(rev Revision) { changes <- rev }) }()
+	go func() {
+		done <- s.Run(ctx, func(u Update) {
+			if u.Err != nil {
+				rejects <- u.Err
+				return
+			}
+			changes <- u.Revision
+		})
+	}()
 
 	if d := <-polled; d != 10*time.Second {
 		t.Errorf("Run waits %v between fetches, want the interval", d)
@@ -387,8 +262,8 @@ func TestRunPicksUpNewCommits(t *testing.T) {
 	if rev := <-changes; rev.Commit != c1 {
 		t.Errorf("first revision %s, want %s", rev.Commit, c1)
 	}
-	c2 := r.commit(t, map[string]string{"pandasync.yaml": specWithRole("Module Admin")}, nil)
-	r.push(t, false)
+	c2 := r.Commit(t, map[string]string{"pandasync.yaml": specWithRole("Module Admin")}, nil)
+	r.Push(t, false)
 	next <- struct{}{}
 	<-polled
 	select {
@@ -404,6 +279,23 @@ func TestRunPicksUpNewCommits(t *testing.T) {
 	if len(changes) != 0 {
 		t.Errorf("a poll with nothing new reported %v", <-changes)
 	}
+	// A bad commit is reported once, not at every poll.
+	bad := r.Commit(t, map[string]string{"pandasync.yaml": badSpec}, nil)
+	r.Push(t, false)
+	for range 2 {
+		next <- struct{}{}
+		<-polled
+	}
+	if len(rejects) != 1 || len(changes) != 0 {
+		t.Fatalf("after a bad commit and two polls: %d rejection(s), %d change(s); want 1 and 0", len(rejects), len(changes))
+	}
+	if err := <-rejects; !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), bad) {
+		t.Errorf("rejection %v", err)
+	}
+	var ps spec.Problems
+	if name, reason := s.Rejection(); name != "main@sha1:"+bad || !errors.As(reason, &ps) {
+		t.Errorf("Rejection() = %q, %v; want the bad commit and its spec problems", name, reason)
+	}
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run returned %v", err)
@@ -414,9 +306,9 @@ func TestRunPicksUpNewCommits(t *testing.T) {
 // twice as long after each failure up to MaxBackoff, keeps the last good
 // revision and writes nothing; a fetch that works again resets the wait.
 func TestUnreachableBacksOff(t *testing.T) {
-	r := newRemote(t)
-	c1 := r.commit(t, map[string]string{"pandasync.yaml": specWithRole("Collaborator")}, nil)
-	r.push(t, false)
+	r := gittest.New(t)
+	c1 := r.Commit(t, map[string]string{"pandasync.yaml": specWithRole("Collaborator")}, nil)
+	r.Push(t, false)
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	var waits []time.Duration
@@ -425,7 +317,7 @@ func TestUnreachableBacksOff(t *testing.T) {
 	defer cancel()
 	reachable := true
 	var before map[string]string
-	s := newSource(t, Config{URL: r.url, Dir: dir, Validate: loadSpec, Interval: time.Minute, MaxBackoff: 10 * time.Minute,
+	s := newSource(t, Config{URL: r.URL, Dir: dir, Validate: loadSpec, Interval: time.Minute, MaxBackoff: 10 * time.Minute,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Wait: func(ctx context.Context, d time.Duration) error {
 			mu.Lock()
@@ -434,7 +326,7 @@ func TestUnreachableBacksOff(t *testing.T) {
 			switch len(waits) {
 			case 1:
 				before = snapshot(t, dir)
-				r.srv.Close() // unreachable from now on
+				r.Server.Close() // unreachable from now on
 				reachable = false
 			case 7:
 				cancel()
@@ -500,8 +392,8 @@ func TestVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRemote(t)
-	s := newSource(t, Config{URL: r.url, Validate: loadSpec, Keyring: armoredPublic(t, trusted)})
+	r := gittest.New(t)
+	s := newSource(t, Config{URL: r.URL, Validate: loadSpec, Keyring: armoredPublic(t, trusted)})
 	ctx := context.Background()
 
 	tests := []struct {
@@ -516,8 +408,8 @@ func TestVerify(t *testing.T) {
 	}
 	var good string
 	for i, tc := range tests {
-		c := r.commit(t, map[string]string{"pandasync.yaml": specWithRole(fmt.Sprintf("Role %d", i))}, tc.key)
-		r.push(t, false)
+		c := r.Commit(t, map[string]string{"pandasync.yaml": specWithRole(fmt.Sprintf("Role %d", i))}, tc.key)
+		r.Push(t, false)
 		rev, changed, err := s.Sync(ctx)
 		if tc.wantErr == "" {
 			if err != nil || !changed || !rev.Verified || rev.Commit != c || !strings.Contains(rev.Signer, "reviewer@corp.example.com") {
@@ -533,16 +425,16 @@ func TestVerify(t *testing.T) {
 			t.Errorf("%s: current %s, want the last verified %s", tc.name, cur.Commit, good)
 		}
 	}
-	if _, err := New(Config{URL: r.url, Dir: t.TempDir(), AllowInsecure: true, Keyring: "not a keyring"}); err == nil || !strings.Contains(err.Error(), "keyring") {
+	if _, err := New(Config{URL: r.URL, Dir: t.TempDir(), AllowInsecure: true, Keyring: "not a keyring"}); err == nil || !strings.Contains(err.Error(), "keyring") {
 		t.Errorf("a keyring that does not parse: err %v", err)
 	}
 	// A checkout restored after a restart must have been verified.
 	dir := t.TempDir()
-	plain := newSource(t, Config{URL: r.url, Dir: dir})
+	plain := newSource(t, Config{URL: r.URL, Dir: dir})
 	if _, _, err := plain.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := newSource(t, Config{URL: r.url, Dir: dir, Keyring: armoredPublic(t, trusted)}).Current(); ok {
+	if _, ok := newSource(t, Config{URL: r.URL, Dir: dir, Keyring: armoredPublic(t, trusted)}).Current(); ok {
 		t.Error("a revision fetched without verification was restored by a source that verifies")
 	}
 }
@@ -550,37 +442,37 @@ func TestVerify(t *testing.T) {
 // TestRefPathAndLinks follows a tag and a subdirectory, and rejects a
 // revision without the directory or with a symbolic link in it.
 func TestRefPathAndLinks(t *testing.T) {
-	r := newRemote(t)
-	c1 := r.commit(t, map[string]string{"specs/prod/pandasync.yaml": specWithRole("Collaborator"), "README.md": "specs"}, nil)
-	if _, err := r.work.CreateTag("v1", plumbing.NewHash(c1), &git.CreateTagOptions{Message: "release v1",
-		Tagger: &object.Signature{Name: "Admin", Email: "admin@corp.example.com", When: r.when}}); err != nil {
+	r := gittest.New(t)
+	c1 := r.Commit(t, map[string]string{"specs/prod/pandasync.yaml": specWithRole("Collaborator"), "README.md": "specs"}, nil)
+	if _, err := r.Work.CreateTag("v1", plumbing.NewHash(c1), &git.CreateTagOptions{Message: "release v1",
+		Tagger: &object.Signature{Name: "Admin", Email: "admin@corp.example.com", When: r.When()}}); err != nil {
 		t.Fatal(err)
 	}
-	r.push(t, false)
-	if err := r.work.Push(&git.PushOptions{RemoteName: "origin", RefSpecs: []gitconfig.RefSpec{"refs/tags/v1:refs/tags/v1"}}); err != nil {
+	r.Push(t, false)
+	if err := r.Work.Push(&git.PushOptions{RemoteName: "origin", RefSpecs: []gitconfig.RefSpec{"refs/tags/v1:refs/tags/v1"}}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	s := newSource(t, Config{URL: r.url, Ref: "v1", Path: "specs/prod/", Validate: loadSpec})
+	s := newSource(t, Config{URL: r.URL, Ref: "v1", Path: "specs/prod/", Validate: loadSpec})
 	rev, changed, err := s.Sync(ctx)
 	if err != nil || !changed || rev.String() != "v1@sha1:"+c1 || readSpec(t, rev) != specWithRole("Collaborator") {
 		t.Fatalf("tag v1, path specs/prod: %v changed %v err %v", rev, changed, err)
 	}
 
-	s = newSource(t, Config{URL: r.url, Path: "specs/staging", Validate: loadSpec})
+	s = newSource(t, Config{URL: r.URL, Path: "specs/staging", Validate: loadSpec})
 	if _, _, err := s.Sync(ctx); !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), `no directory "specs/staging"`) {
 		t.Errorf("missing path: err %v", err)
 	}
-	s = newSource(t, Config{URL: r.url, Ref: "nosuch"})
+	s = newSource(t, Config{URL: r.URL, Ref: "nosuch"})
 	if _, _, err := s.Sync(ctx); err == nil || errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), `no branch or tag "nosuch"`) {
 		t.Errorf("missing ref: err %v", err)
 	}
 
 	// A committed symbolic link could make pandasync read a file from
 	// outside the repository.
-	link := r.commit(t, map[string]string{"specs/prod/zz-secret.yaml": "symlink:/etc/hostname"}, nil)
-	r.push(t, false)
-	s = newSource(t, Config{URL: r.url, Path: "specs/prod", Validate: loadSpec})
+	link := r.Commit(t, map[string]string{"specs/prod/zz-secret.yaml": "symlink:/etc/hostname"}, nil)
+	r.Push(t, false)
+	s = newSource(t, Config{URL: r.URL, Path: "specs/prod", Validate: loadSpec})
 	if _, _, err := s.Sync(ctx); !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "symbolic link, zz-secret.yaml") ||
 		!strings.Contains(err.Error(), link) {
 		t.Errorf("a symbolic link: err %v", err)
@@ -590,10 +482,10 @@ func TestRefPathAndLinks(t *testing.T) {
 // TestFileTransport follows a bare repository named by a path, which
 // go-git reads through git-upload-pack.
 func TestFileTransport(t *testing.T) {
-	r := newRemote(t)
-	c1 := r.commit(t, map[string]string{"pandasync.yaml": specWithRole("Collaborator")}, nil)
-	r.push(t, false)
-	s, err := New(Config{URL: "file://" + filepath.ToSlash(r.bare), Dir: t.TempDir(), Validate: loadSpec})
+	r := gittest.New(t)
+	c1 := r.Commit(t, map[string]string{"pandasync.yaml": specWithRole("Collaborator")}, nil)
+	r.Push(t, false)
+	s, err := New(Config{URL: "file://" + filepath.ToSlash(r.Bare), Dir: t.TempDir(), Validate: loadSpec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -646,13 +538,4 @@ func TestConfig(t *testing.T) {
 			t.Errorf("Auth logs %q: %s", secret, b.String())
 		}
 	}
-}
-
-// newRemoteB and commitB serve the benchmarks.
-func newRemoteB(b *testing.B) *remote { return newRemote(b) }
-
-func (r *remote) commitB(b *testing.B, content string) string {
-	c := r.commit(b, map[string]string{"pandasync.yaml": content}, nil)
-	r.push(b, false)
-	return c
 }
