@@ -26,6 +26,9 @@ type runArgs struct {
 	maxBackoff      time.Duration
 	shutdownTimeout time.Duration
 	stateDir        string
+	git             gitArgs
+	// gitSpec follows -git; nil when the spec comes from -f.
+	gitSpec *gitSpec
 }
 
 // defaultListen is the admin listener's default address: loopback only.
@@ -38,14 +41,18 @@ const stateDirUsage = "state directory `DIR` holding the writer lock, the audit 
 
 func parseRunArgs(a *app, args []string) (runArgs, error) {
 	ra := runArgs{}
-	fs := a.flags("run", "[-once] [-listen ADDR] [-state-dir DIR] [-pass-timeout D] [-max-backoff D] [-shutdown-timeout D]")
+	fs := a.flags("run", "[-once] [-listen ADDR] [-state-dir DIR] [-pass-timeout D] [-max-backoff D] [-shutdown-timeout D] "+gitUsage)
 	fs.BoolVar(&ra.once, "once", false, "run a single pass and exit: 0 nothing to do, 2 changes applied (or planned while suspended), 1 any error, failed or blocked change, or problem; for cron and CI")
 	fs.StringVar(&ra.listen, "listen", defaultListen, "`ADDR` of the admin listener serving /healthz, /readyz, /metrics, /status and POST /sync; empty disables it")
 	fs.StringVar(&ra.stateDir, "state-dir", "", stateDirUsage)
 	fs.DurationVar(&ra.passTimeout, "pass-timeout", loop.DefaultPassTimeout, "cancel a pass that runs longer than `DURATION`")
 	fs.DurationVar(&ra.maxBackoff, "max-backoff", loop.DefaultBackoffMax, "longest wait, `DURATION`, before retrying a failed pass")
 	fs.DurationVar(&ra.shutdownTimeout, "shutdown-timeout", loop.DefaultShutdownTimeout, "on SIGTERM, how long, `DURATION`, the write batch in flight may take before the pass is cancelled")
+	addGitFlags(fs, &ra.git)
 	if err := parse(fs, args); err != nil {
+		return ra, err
+	}
+	if err := ra.git.check(a); err != nil {
 		return ra, err
 	}
 	if fs.NArg() > 0 {
@@ -76,6 +83,17 @@ func (a *app) runLoop(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if ra.git.url != "" {
+		if ra.gitSpec, err = a.newGitSpec(ra.git, st.dir); err != nil {
+			return err
+		}
+		if err := ra.gitSpec.first(ctx, a); err != nil && ra.once {
+			return err
+		} else if err != nil {
+			a.log.Error("the spec repository cannot be fetched and nothing was checked out before; no pass runs until a fetch works",
+				"error", err, "url", ra.git.url)
+		}
+	}
 	if ra.once {
 		return a.runOnce(ctx, ra, st)
 	}
@@ -151,6 +169,9 @@ func (a *app) newLoop(ra runArgs, st *state, watch bool) (*loop.Loop, error) {
 	}
 	if watch {
 		cfg.WatchPaths = a.specPaths()
+	}
+	if gs := ra.gitSpec; gs != nil {
+		cfg.Load, cfg.Revision, cfg.WatchPaths = gs.load, gs.revision, nil
 	}
 	return loop.New(cfg)
 }
@@ -275,7 +296,18 @@ func (a *app) serve(ctx context.Context, ra runArgs, st *state, hup <-chan os.Si
 		}
 	}()
 
-	a.log.Info("pandasync run started", "spec", a.specPaths(), "state_dir", st.dir, "pass_timeout", ra.passTimeout.String(),
+	specFrom := any(a.specPaths())
+	if gs := ra.gitSpec; gs != nil {
+		specFrom = gs.url
+		gctx, stopGit := context.WithCancel(ctx)
+		gitDone := make(chan struct{})
+		go func() { defer close(gitDone); gs.follow(gctx, l) }()
+		defer func() { stopGit(); <-gitDone }()
+		if _, reason := gs.src.Rejection(); reason != nil {
+			l.Trigger("rejected git revision") // the reload after start-up reports it
+		}
+	}
+	a.log.Info("pandasync run started", "spec", specFrom, "state_dir", st.dir, "pass_timeout", ra.passTimeout.String(),
 		"shutdown_timeout", ra.shutdownTimeout.String())
 	err = l.Run(ctx)
 	close(stopSignals)

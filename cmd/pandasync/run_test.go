@@ -16,11 +16,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pandasync/pandasync/reconcile/gitsource"
 	"github.com/pandasync/pandasync/reconcile/loop"
 )
 
 func TestParseRunArgs(t *testing.T) {
-	defaults := runArgs{listen: defaultListen, passTimeout: loop.DefaultPassTimeout, maxBackoff: loop.DefaultBackoffMax, shutdownTimeout: loop.DefaultShutdownTimeout}
+	defaults := runArgs{listen: defaultListen, passTimeout: loop.DefaultPassTimeout, maxBackoff: loop.DefaultBackoffMax, shutdownTimeout: loop.DefaultShutdownTimeout,
+		git: gitArgs{interval: gitsource.DefaultInterval}}
 	with := func(f func(*runArgs)) runArgs {
 		ra := defaults
 		f(&ra)
@@ -36,12 +38,20 @@ func TestParseRunArgs(t *testing.T) {
 		"no listener": {[]string{"-listen", ""}, with(func(ra *runArgs) { ra.listen = "" }), false},
 		"state dir":   {[]string{"-state-dir", "/srv/pandasync"}, with(func(ra *runArgs) { ra.stateDir = "/srv/pandasync" }), false},
 		"tuned": {[]string{"-listen", "127.0.0.1:9191", "-pass-timeout", "30m", "-max-backoff", "1m", "-shutdown-timeout", "10s"},
-			runArgs{listen: "127.0.0.1:9191", passTimeout: 30 * time.Minute, maxBackoff: time.Minute, shutdownTimeout: 10 * time.Second}, false},
-		"zero shutdown":   {[]string{"-shutdown-timeout", "0s"}, runArgs{}, true},
-		"zero timeout":    {[]string{"-pass-timeout", "0s"}, runArgs{}, true},
-		"stray argument":  {[]string{"now"}, runArgs{}, true},
-		"unknown flag":    {[]string{"-forever"}, runArgs{}, true},
-		"negative backof": {[]string{"-max-backoff", "-1s"}, runArgs{}, true},
+			runArgs{listen: "127.0.0.1:9191", passTimeout: 30 * time.Minute, maxBackoff: time.Minute, shutdownTimeout: 10 * time.Second, git: gitArgs{interval: gitsource.DefaultInterval}}, false},
+		"git": {[]string{"-git", "https://git.corp.example.com/specs.git", "-git-ref", "main", "-git-path", "pandasync.d", "-git-interval", "10s",
+			"-git-verify", "keys.asc", "-git-username", "bot", "-git-password", "{env: GIT_TOKEN}"},
+			with(func(ra *runArgs) {
+				ra.git = gitArgs{url: "https://git.corp.example.com/specs.git", ref: "main", path: "pandasync.d", interval: 10 * time.Second,
+					verify: "keys.asc", username: "bot", password: "{env: GIT_TOKEN}"}
+			}), false},
+		"git flag without -git": {[]string{"-git-ref", "main"}, runArgs{}, true},
+		"zero git interval":     {[]string{"-git", "https://x/y.git", "-git-interval", "0s"}, runArgs{}, true},
+		"zero shutdown":         {[]string{"-shutdown-timeout", "0s"}, runArgs{}, true},
+		"zero timeout":          {[]string{"-pass-timeout", "0s"}, runArgs{}, true},
+		"stray argument":        {[]string{"now"}, runArgs{}, true},
+		"unknown flag":          {[]string{"-forever"}, runArgs{}, true},
+		"negative backof":       {[]string{"-max-backoff", "-1s"}, runArgs{}, true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -56,7 +66,7 @@ func TestParseRunArgs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parseRunArgs(%q): %v", tc.args, err)
 			}
-			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(runArgs{})); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(runArgs{}, gitArgs{})); diff != "" {
 				t.Errorf("parseRunArgs(%q) (-want +got):\n%s", tc.args, diff)
 			}
 		})
