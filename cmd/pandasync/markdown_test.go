@@ -2,15 +2,22 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pandasync/pandasync/reconcile"
+	"github.com/pandasync/pandasync/reconcile/spectest"
 )
 
 // syntheticPlan is a plan of n changes over three mappings, with n/25
@@ -377,4 +384,97 @@ func TestShowAndRequireDigest(t *testing.T) {
 	if created := pc.box.Emulator.Stats().Requests["POST /v3/groups/{id}/objects"]; created == 0 {
 		t.Error("apply -require-digest with the right digest wrote nothing")
 	}
+}
+
+// TestMarkdownSizes renders real plans of a first load, made by the
+// planner against a sandbox, of 10, 500 and 5,000 changes (half users,
+// half records of the production example) and logs their sizes: each
+// fits one comment.
+//
+//	go test ./cmd/pandasync -run TestMarkdownSizes -v
+func TestMarkdownSizes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plans 5,000 changes against a sandbox")
+	}
+	seed, err := os.ReadFile(filepath.Join(productionTests, "_base", "seed.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sd map[string]any
+	if err := json.Unmarshal(seed, &sd); err != nil {
+		t.Fatal(err)
+	}
+	sd["users"] = []any{}
+	col := sd["accounts"].([]any)[0].(map[string]any)["modules"].([]any)[0].(map[string]any)["collections"].([]any)[0].(map[string]any)
+	col["records"] = []any{}
+	emptySeed, err := json.Marshal(sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, changes := range []int{10, 500, 5000} {
+		t.Run(strconv.Itoa(changes), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "first-load")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "seed.json"), emptySeed, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "directory.ldif"), joinersLDIF(changes/2), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, err := spectest.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, _, _ := testApp(nil)
+			a.paths = []string{productionSpec}
+			a.log = a.newLogger()
+			p, err := a.planSpecCase(context.Background(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Changes) != changes {
+				t.Fatalf("%d changes, want %d (blocked %d, problems %d)", len(p.Changes), changes, len(p.Blocked), len(p.Errors))
+			}
+			md := markdownPlan(p, markdownOptions{PlanFile: "plan.json", PlanURL: "https://ci.example.com/acme/specs/actions/runs/1"})
+			if len(md) >= markdownLimit {
+				t.Fatalf("%d changes: %d bytes", changes, len(md))
+			}
+			shown := strings.Count(md, "\n| `+` create")
+			t.Logf("%d changes: Markdown %d bytes (%d characters), %d changes listed, field details %v",
+				changes, len(md), utf8.RuneCountInString(md), shown, strings.Contains(md, "```diff"))
+		})
+	}
+}
+
+// joinersLDIF is a directory of n people in AP Users and All Staff, none
+// of them in Asset Panda yet.
+func joinersLDIF(n int) []byte {
+	var b strings.Builder
+	b.WriteString("dn: OU=People,DC=corp,DC=example,DC=com\nobjectClass: organizationalUnit\nou: People\n\n")
+	b.WriteString("dn: OU=Groups,DC=corp,DC=example,DC=com\nobjectClass: organizationalUnit\nou: Groups\n\n")
+	sid := func(rid int) string {
+		v := []byte{1, 5, 0, 0, 0, 0, 0, 5, 21, 0, 0, 0}
+		for _, x := range []uint32{1004336348, 1177238915, 682003330, uint32(rid)} {
+			v = binary.LittleEndian.AppendUint32(v, x)
+		}
+		return base64.StdEncoding.EncodeToString(v)
+	}
+	var members strings.Builder
+	for i := range n {
+		dn := fmt.Sprintf("CN=Person %05d,OU=People,DC=corp,DC=example,DC=com", i)
+		fmt.Fprintf(&b, "dn: %s\nobjectSid:: %s\nobjectClass: user\nsAMAccountName: p%05d\nmail: person%05d@corp.example.com\n"+
+			"givenName: Person\nsn: Number %d\ndepartment: Engineering\ntitle: Engineer\nphysicalDeliveryOfficeName: HQ\nemployeeID: E%d\nuserAccountControl: 512\n\n",
+			dn, sid(20000+i), i, i, i, 20000+i)
+		members.WriteString("member: " + dn + "\n")
+	}
+	for i, g := range []string{"AP Admins", "AP Users", "All Staff"} {
+		fmt.Fprintf(&b, "dn: CN=%s,OU=Groups,DC=corp,DC=example,DC=com\nobjectSid:: %s\nobjectClass: group\nsAMAccountName: %s\n", g, sid(1120+i), g)
+		if g != "AP Admins" {
+			b.WriteString(members.String())
+		}
+		b.WriteString("\n")
+	}
+	return []byte(b.String())
 }
