@@ -183,25 +183,27 @@ func TestScenarios(t *testing.T) {
 		},
 	}
 	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			w := newWorld(t)
-			w.converge()
-			tc.change(w)
-			p := w.plan(tc.opts)
-			if diff := cmp.Diff(tc.wantChanges, rows(p.Changes)); diff != "" {
-				t.Errorf("changes (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tc.wantBlocked, blockedRows(p.Blocked)); diff != "" {
-				t.Errorf("blocked (-want +got):\n%s", diff)
-			}
-			// What is applied converges: the next plan repeats only what
-			// stays blocked.
-			w.apply(p)
-			p2 := w.plan(tc.opts)
-			if p2.HasChanges() {
-				t.Errorf("plan after apply has changes: %v", rows(p2.Changes))
-			}
-		})
+		for world, newW := range map[string]func(*testing.T) *world{"embedded": newWorld, "samba": newSambaWorld} {
+			t.Run(world+"/"+name, func(t *testing.T) {
+				w := newW(t)
+				w.converge()
+				tc.change(w)
+				p := w.plan(tc.opts)
+				if diff := cmp.Diff(tc.wantChanges, w.canon(rows(p.Changes))); diff != "" {
+					t.Errorf("changes (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(tc.wantBlocked, w.canon(blockedRows(p.Blocked))); diff != "" {
+					t.Errorf("blocked (-want +got):\n%s", diff)
+				}
+				// What is applied converges: the next plan repeats only what
+				// stays blocked.
+				w.apply(p)
+				p2 := w.plan(tc.opts)
+				if p2.HasChanges() {
+					t.Errorf("plan after apply has changes: %v", rows(p2.Changes))
+				}
+			})
+		}
 	}
 }
 

@@ -297,6 +297,21 @@ func (w *world) converge() {
 	}
 }
 
+// canon rewrites rows of this world into the fixture's terms: DNs under
+// fixtureBase and the fixture's userPrincipalNames, so that one table of
+// expectations serves the embedded directory and Samba.
+func (w *world) canon(rs []row) []row {
+	for i := range rs {
+		if w.upnSuffix != "" {
+			rs[i].Name = strings.Replace(rs[i].Name, w.upnSuffix+"@", "@", 1)
+		}
+		if w.base != fixtureBase {
+			rs[i].Reason = strings.ReplaceAll(rs[i].Reason, w.base, fixtureBase)
+		}
+	}
+	return rs
+}
+
 // row is the part of a change the scenario tests compare.
 type row struct {
 	Mapping string
