@@ -54,15 +54,38 @@ type personFinder interface {
 // maxSimilar caps Explanation.Similar.
 const maxSimilar = 5
 
+// Observation is a plan together with what it was made from, returned by
+// Observe: anyone can be explained from it without reading AD and Asset
+// Panda again.
+type Observation struct {
+	// Plan is the plan Observe made.
+	Plan *Plan
+	// Scopes describes each mapping the plan covers.
+	Scopes []Scope
+
+	set *spec.Set
+	res *activedirectory.Result
+}
+
 // Explain finds a person among the members of the mapped groups by
 // sAMAccountName, userPrincipalName, mail or SID (case-insensitive), else
 // in the whole directory (when dir can search it), and explains how the
 // spec maps them.
 func Explain(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt TargetReader, who string) (*Explanation, error) {
-	p, res, err := makePlan(ctx, set, dir, tgt, Options{})
+	o, err := Observe(ctx, set, dir, tgt, Options{})
 	if err != nil {
 		return nil, err
 	}
+	return o.Explain(ctx, dir, who)
+}
+
+// Explain explains one person (by sAMAccountName, userPrincipalName, mail
+// or SID, case-insensitive) from the observation. Only someone who is not
+// among the members of the mapped groups is looked for in dir: a SID with
+// Lookup, any other name with Find when dir offers it (one search each);
+// nothing else is read.
+func (o *Observation) Explain(ctx context.Context, dir DirectoryReader, who string) (*Explanation, error) {
+	set, p, res := o.set, o.Plan, o.res
 	ex := &Explanation{}
 	for _, u := range res.Users {
 		if matchPerson(u, who) {

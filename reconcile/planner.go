@@ -82,23 +82,39 @@ const percentFloor = 10
 // whose inputs are not complete are moved to Blocked with the guard that
 // stopped them, and so are changes over a limit.
 func MakePlan(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt TargetReader, opts Options) (*Plan, error) {
-	p, _, err := makePlan(ctx, set, dir, tgt, opts)
-	return p, err
+	o, err := Observe(ctx, set, dir, tgt, opts)
+	if err != nil {
+		return nil, err
+	}
+	return o.Plan, nil
 }
 
-// makePlan is MakePlan, also returning what it read from the directory.
-func makePlan(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt TargetReader, opts Options) (*Plan, *activedirectory.Result, error) {
+// Observe is MakePlan that also returns what the plan was made from: the
+// scope of every mapping, and what it read from the directory, so that
+// anyone can be explained from the same reads (Observation.Explain). It
+// writes nothing.
+func Observe(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt TargetReader, opts Options) (*Observation, error) {
+	p, res, pl, err := makePlan(ctx, set, dir, tgt, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Observation{Plan: p, Scopes: pl.scopes(), set: set, res: res}, nil
+}
+
+// makePlan is MakePlan, also returning what it read from the directory and
+// the planner.
+func makePlan(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt TargetReader, opts Options) (*Plan, *activedirectory.Result, *planner, error) {
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
 	}
 	selected, err := selectMappings(set, opts.Mappings)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for _, o := range opts.Overrides {
 		if !slices.Contains(Overrides(), o) {
-			return nil, nil, fmt.Errorf("unknown override %q (have: %s)", o, strings.Join(Overrides(), ", "))
+			return nil, nil, nil, fmt.Errorf("unknown override %q (have: %s)", o, strings.Join(Overrides(), ", "))
 		}
 	}
 	p := &Plan{
@@ -164,10 +180,10 @@ func makePlan(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt Targe
 
 	r := <-read
 	if r.err != nil {
-		return nil, nil, fmt.Errorf("read active directory: %w", r.err)
+		return nil, nil, nil, fmt.Errorf("read active directory: %w", r.err)
 	}
 	if targetErr != nil {
-		return nil, nil, fmt.Errorf("read asset panda: %w", targetErr)
+		return nil, nil, nil, fmt.Errorf("read asset panda: %w", targetErr)
 	}
 	res := r.res
 	pl.res = res
@@ -197,7 +213,7 @@ func makePlan(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt Targe
 	}
 	p.finish()
 	p.Seal()
-	return p, res, nil
+	return p, res, pl, nil
 }
 
 // isTerminal reports whether a provider marked err as one that retrying
