@@ -69,32 +69,77 @@ func (l *Loop) Handler(opts AdminOptions) http.Handler {
 	return mux
 }
 
+// Access is what the admin token in force allows a request that changes
+// something.
+type Access int
+
+// The answers of AdminAccess.
+const (
+	// AccessOpen: no token is set and the listener is on loopback; the
+	// request is allowed without one.
+	AccessOpen Access = iota
+	// AccessGranted: the request carries the token in force.
+	AccessGranted
+	// AccessDenied: a token is set and the request does not carry it.
+	AccessDenied
+	// AccessNoToken: the listener is reachable from other hosts and the
+	// spec in force sets no token; nothing that changes something is
+	// allowed.
+	AccessNoToken
+	// AccessUnreadable: the spec sets a token that cannot be read; nothing
+	// that changes something is allowed.
+	AccessUnreadable
+)
+
+// Allowed reports whether the request may go ahead.
+func (a Access) Allowed() bool { return a == AccessOpen || a == AccessGranted }
+
+// AdminAccess says whether a request carrying candidate as its admin token
+// ("" for none) may change something, under the spec in force. The
+// comparison takes constant time.
+func (l *Loop) AdminAccess(opts AdminOptions, candidate string) Access {
+	l.mu.Lock()
+	token, set, terr := l.token, l.tokenSet, l.tokenErr
+	l.mu.Unlock()
+	switch {
+	case set && terr != nil:
+		return AccessUnreadable
+	case !set && opts.RequireToken:
+		return AccessNoToken
+	case !set:
+		return AccessOpen
+	case candidate != "" && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(candidate)), []byte(token)) == 1:
+		return AccessGranted
+	}
+	return AccessDenied
+}
+
+// BearerToken returns the token of an "Authorization: Bearer TOKEN"
+// header, or "".
+func BearerToken(r *http.Request) string {
+	got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if got == r.Header.Get("Authorization") {
+		return ""
+	}
+	return strings.TrimSpace(got)
+}
+
 // RequireAdmin guards a handler that changes something: it lets a request
 // through only with the admin token of the spec in force, or, without a
 // token configured, on a loopback listener (opts.RequireToken unset). The
-// status page's own actions go through it too.
+// status page's own actions go through AdminAccess too.
 func (l *Loop) RequireAdmin(opts AdminOptions, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		l.mu.Lock()
-		token, set, terr := l.token, l.tokenSet, l.tokenErr
-		l.mu.Unlock()
-		switch {
-		case set && terr != nil:
+		switch l.AdminAccess(opts, BearerToken(r)) {
+		case AccessUnreadable:
 			http.Error(w, "the admin token cannot be read (see the logs); requests that change something are refused", http.StatusServiceUnavailable)
-			return
-		case !set && opts.RequireToken:
+		case AccessNoToken:
 			http.Error(w, "this listener is reachable from other hosts: set the SyncPolicy's spec.admin.token to allow requests that change something", http.StatusForbidden)
-			return
-		case !set:
-			next.ServeHTTP(w, r)
-			return
-		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) != 1 {
+		case AccessDenied:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pandasync"`)
 			http.Error(w, "missing or wrong admin token", http.StatusUnauthorized)
-			return
+		default:
+			next.ServeHTTP(w, r)
 		}
-		next.ServeHTTP(w, r)
 	})
 }

@@ -21,15 +21,16 @@ func TestAdminToken(t *testing.T) {
 		remote bool
 		header string
 		want   int
+		access loop.Access // AdminAccess for the header's token
 	}{
-		"loopback, no token":     {nil, nil, false, "", http.StatusAccepted},
-		"remote, no token":       {nil, nil, true, "", http.StatusForbidden},
-		"token, none sent":       {[]string{"admin: {token: {env: ADMIN_TOKEN}}"}, map[string]string{"ADMIN_TOKEN": token}, false, "", http.StatusUnauthorized},
-		"token, wrong":           {[]string{"admin: {token: {env: ADMIN_TOKEN}}"}, map[string]string{"ADMIN_TOKEN": token}, true, "Bearer nope", http.StatusUnauthorized},
-		"token, not bearer":      {[]string{"admin: {token: {env: ADMIN_TOKEN}}"}, map[string]string{"ADMIN_TOKEN": token}, true, "Basic " + token, http.StatusUnauthorized},
-		"token, right":           {[]string{"admin: {token: {env: ADMIN_TOKEN}}"}, map[string]string{"ADMIN_TOKEN": token}, true, "Bearer " + token, http.StatusAccepted},
-		"token, right, loopback": {[]string{"admin: {token: {env: ADMIN_TOKEN}}"}, map[string]string{"ADMIN_TOKEN": token}, false, "Bearer " + token, http.StatusAccepted},
-		"token unreadable":       {[]string{"admin: {token: {env: ADMIN_TOKEN}}"}, nil, true, "Bearer " + token, http.StatusServiceUnavailable},
+		"loopback, no token":     {nil, nil, false, "", http.StatusAccepted, loop.AccessOpen},
+		"remote, no token":       {nil, nil, true, "", http.StatusForbidden, loop.AccessNoToken},
+		"token, none sent":       {[]string{"admin: {token: {env: ADMIN_TOKEN}}"}, map[string]string{"ADMIN_TOKEN": token}, false, "", http.StatusUnauthorized, loop.AccessDenied},
+		"token, wrong":           {[]string{"admin: {token: {env: ADMIN_TOKEN}}"}, map[string]string{"ADMIN_TOKEN": token}, true, "Bearer nope", http.StatusUnauthorized, loop.AccessDenied},
+		"token, not bearer":      {[]string{"admin: {token: {env: ADMIN_TOKEN}}"}, map[string]string{"ADMIN_TOKEN": token}, true, "Basic " + token, http.StatusUnauthorized, loop.AccessDenied},
+		"token, right":           {[]string{"admin: {token: {env: ADMIN_TOKEN}}"}, map[string]string{"ADMIN_TOKEN": token}, true, "Bearer " + token, http.StatusAccepted, loop.AccessGranted},
+		"token, right, loopback": {[]string{"admin: {token: {env: ADMIN_TOKEN}}"}, map[string]string{"ADMIN_TOKEN": token}, false, "Bearer " + token, http.StatusAccepted, loop.AccessGranted},
+		"token unreadable":       {[]string{"admin: {token: {env: ADMIN_TOKEN}}"}, nil, true, "Bearer " + token, http.StatusServiceUnavailable, loop.AccessUnreadable},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -54,6 +55,9 @@ func TestAdminToken(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != tc.want {
 				t.Errorf("POST /sync = %d, want %d", resp.StatusCode, tc.want)
+			}
+			if got := l.AdminAccess(loop.AdminOptions{RequireToken: tc.remote}, loop.BearerToken(req)); got != tc.access || got.Allowed() != (tc.want == http.StatusAccepted) {
+				t.Errorf("AdminAccess = %v (allowed %v), want %v", got, got.Allowed(), tc.access)
 			}
 			if tc.want == http.StatusUnauthorized && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 				t.Errorf("401 without a Bearer challenge")

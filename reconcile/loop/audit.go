@@ -220,6 +220,12 @@ func (a *Audit) Close() error {
 // that does not parse (such as one cut short by a crash) is skipped and
 // counted in skipped.
 func ReadAudit(dir string, n int) (entries []AuditEntry, skipped int, err error) {
+	return ReadAuditMatching(dir, n, nil)
+}
+
+// ReadAuditMatching is ReadAudit keeping only the entries for which keep
+// (nil: all) returns true: the last n of those.
+func ReadAuditMatching(dir string, n int, keep func(*AuditEntry) bool) (entries []AuditEntry, skipped int, err error) {
 	path := filepath.Join(dir, AuditFile)
 	var chunks [][]AuditEntry // newest file first
 	total := 0
@@ -248,6 +254,9 @@ func ReadAudit(dir string, n int) (entries []AuditEntry, skipped int, err error)
 			var e AuditEntry
 			if json.Unmarshal(sc.Bytes(), &e) != nil {
 				skipped++
+				continue
+			}
+			if keep != nil && !keep(&e) {
 				continue
 			}
 			es = append(es, e)

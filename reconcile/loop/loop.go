@@ -146,6 +146,8 @@ type Loop struct {
 
 	mu     sync.Mutex // guards the fields below
 	status Status
+	// set is the spec set in force; nil before one has loaded.
+	set *spec.Set
 	// pending holds the reasons of on-demand requests not yet served.
 	pending []string
 	// token is the admin token in force ("" when none); tokenErr says why
@@ -358,6 +360,7 @@ func (l *Loop) reload(st *loopState, once bool) error {
 		l.mu.Lock()
 		l.status.Spec.Valid = false
 		l.status.Spec.Problems = problemLines(err)
+		l.status.Spec.Details = problemDetails(err)
 		l.status.Spec.FailedAt = now
 		l.mu.Unlock()
 		switch {
@@ -386,6 +389,7 @@ func (l *Loop) reload(st *loopState, once bool) error {
 	rev := l.revision(set)
 	l.mu.Lock()
 	l.status.Spec = SpecStatus{Valid: true, Files: set.Files, LoadedAt: now, Revision: rev.String(), Dirty: rev.Dirty}
+	l.set = set
 	l.mu.Unlock()
 	if !once {
 		l.configure(set)
@@ -469,6 +473,28 @@ func (l *Loop) load() (set *spec.Set, err error) {
 		err = errors.New("loading the spec returned no set")
 	}
 	return set, err
+}
+
+// Spec returns the spec set in force, or nil before a valid one has
+// loaded. The set is shared: callers must not change it.
+func (l *Loop) Spec() *spec.Set {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.set
+}
+
+// problemDetails lists a rejected spec's problems with their file and
+// field; nil when err is not a spec.Problems.
+func problemDetails(err error) []SpecProblem {
+	var ps spec.Problems
+	if !errors.As(err, &ps) {
+		return nil
+	}
+	out := make([]SpecProblem, len(ps))
+	for i, p := range ps {
+		out[i] = SpecProblem{File: p.File, Document: p.Document, Kind: p.Kind, Name: p.Name, Path: p.Path, Message: p.Message}
+	}
+	return out
 }
 
 func problemLines(err error) []string {

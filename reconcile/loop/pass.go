@@ -43,7 +43,7 @@ func (l *Loop) pass(ctx context.Context, st *loopState, reason string, once bool
 			log.Error("the audit log cannot be written; this pass plans but writes nothing", "error", err)
 		}
 	}
-	obs := &passObserver{l: l, rep: rep, log: log, rev: rev}
+	obs := &passObserver{l: l, rep: rep, log: log, rev: rev, applied: map[string]reconcile.Summary{}, failed: map[string]int{}}
 	req := Request{ID: rep.ID, Reason: reason, Set: st.set, Revision: rev, Log: log,
 		Apply: reconcile.ApplyOptions{Observer: obs, Gate: l.gate}}
 	res, err := l.reconcile(ctx, req)
@@ -199,6 +199,40 @@ func (l *Loop) fill(rep *PassReport, res Result, obs *passObserver) {
 	c := rep.Counts
 	rep.Truncated = len(rep.Changes) < c.Applied || len(rep.Failed) < c.Failed ||
 		len(rep.Blocked) < c.Blocked || len(rep.Problems) < c.Problems
+	if len(res.Scopes) > 0 {
+		rep.Mappings = make([]MappingReport, len(res.Scopes))
+		idx := make(map[string]int, len(res.Scopes))
+		for i, s := range res.Scopes {
+			rep.Mappings[i] = MappingReport{Scope: s, Applied: obs.applied[s.Mapping], Failed: obs.failed[s.Mapping]}
+			idx[s.Mapping] = i
+		}
+		if p := res.Plan; p != nil {
+			for _, b := range p.Blocked {
+				if i, ok := idx[b.Mapping]; ok {
+					rep.Mappings[i].Blocked++
+				}
+			}
+			for _, e := range p.Errors {
+				if i, ok := idx[e.Mapping]; ok {
+					rep.Mappings[i].Problems++
+				}
+			}
+		}
+	}
+}
+
+// count adds an applied change to a per-mapping tally by action.
+func count(s *reconcile.Summary, a reconcile.Action) {
+	switch a {
+	case reconcile.ActionCreate:
+		s.Create++
+	case reconcile.ActionUpdate:
+		s.Update++
+	case reconcile.ActionDeactivate:
+		s.Deactivate++
+	case reconcile.ActionReactivate:
+		s.Reactivate++
+	}
 }
 
 func bounded[T any](s []T) []T {
@@ -214,8 +248,11 @@ type passObserver struct {
 	log *slog.Logger
 	rev Revision
 
-	mu          sync.Mutex // guards rep's counts and lists
+	mu          sync.Mutex // guards rep's counts and lists, and the tallies
 	auditFailed bool
+	// applied and failed tally the attempted changes per mapping.
+	applied map[string]reconcile.Summary
+	failed  map[string]int
 }
 
 func (o *passObserver) Started(total int) {
@@ -256,11 +293,15 @@ func (o *passObserver) Done(c reconcile.Change, err error) {
 	o.mu.Lock()
 	if err != nil {
 		cr.Error = err.Error()
+		o.failed[c.Mapping]++
 		o.rep.Counts.Failed++
 		if len(o.rep.Failed) < MaxListed {
 			o.rep.Failed = append(o.rep.Failed, cr)
 		}
 	} else {
+		sum := o.applied[c.Mapping]
+		count(&sum, c.Action)
+		o.applied[c.Mapping] = sum
 		o.rep.Counts.Applied++
 		if len(o.rep.Changes) < MaxListed {
 			o.rep.Changes = append(o.rep.Changes, cr)

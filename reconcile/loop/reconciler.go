@@ -44,6 +44,9 @@ type Result struct {
 	// Applied is what applying the plan did; nil when nothing was applied
 	// (no changes, or writes suspended).
 	Applied *reconcile.ApplyResult
+	// Scopes describes each mapping as the plan saw it (members in scope,
+	// managed objects); nil when no plan was made.
+	Scopes []reconcile.Scope
 	// Stats are the pass's traffic, for the metrics.
 	Stats Stats
 }
@@ -191,10 +194,12 @@ func (s *Syncer) Reconcile(ctx context.Context, req Request) (res Result, err er
 		}()
 	}
 	dir := &countingDirectory{DirectoryReader: prov.Directory, stats: &res.Stats}
-	p, err := reconcile.MakePlan(ctx, req.Set, dir, prov.Target, reconcile.Options{Now: s.Now})
+	o, err := reconcile.Observe(ctx, req.Set, dir, prov.Target, reconcile.Options{Now: s.Now})
 	if err != nil {
 		return res, fmt.Errorf("plan: %w", err)
 	}
+	p := o.Plan
+	res.Scopes = o.Scopes
 	p.Prior.Revision, p.Prior.Dirty = req.Revision.String(), req.Revision.Dirty
 	p.Seal() // the revision is part of the plan's content
 	res.Plan = p

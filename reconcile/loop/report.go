@@ -118,11 +118,28 @@ type PassReport struct {
 	Problems []reconcile.Problem `json:"problems,omitempty"`
 	// Truncated is set when a list holds fewer entries than its count.
 	Truncated bool `json:"truncated,omitempty"`
+	// Mappings describes each mapping as the pass saw it and what the pass
+	// did to it, with complete counts; empty when no plan was made.
+	Mappings []MappingReport `json:"mappings,omitempty"`
 
 	// Plan is the pass's plan, for `run -once`; never stored.
 	Plan *reconcile.Plan `json:"-"`
 	// Err is the pass's failure as an error; never stored.
 	Err error `json:"-"`
+}
+
+// MappingReport is one mapping in a pass: its scope when the plan was made
+// (target, group, members in scope, managed objects) and the complete
+// counts of what the pass did to it.
+type MappingReport struct {
+	reconcile.Scope
+	// Applied counts the applied changes by action.
+	Applied reconcile.Summary `json:"applied"`
+	// Failed, Blocked and Problems count the mapping's failed changes,
+	// blocked changes and plan problems.
+	Failed   int `json:"failed"`
+	Blocked  int `json:"blocked"`
+	Problems int `json:"problems"`
 }
 
 // clone copies the report's lists, so that the copy can be handed out.
@@ -135,6 +152,7 @@ func (r *PassReport) clone() *PassReport {
 	c.Failed = append([]ChangeResult(nil), r.Failed...)
 	c.Blocked = append([]reconcile.Blocked(nil), r.Blocked...)
 	c.Problems = append([]reconcile.Problem(nil), r.Problems...)
+	c.Mappings = append([]MappingReport(nil), r.Mappings...)
 	if r.Summary != nil {
 		s := *r.Summary
 		c.Summary = &s

@@ -45,13 +45,31 @@ type SpecStatus struct {
 	Files    []string  `json:"files,omitempty"`
 	LoadedAt time.Time `json:"loaded_at,omitzero"`
 	FailedAt time.Time `json:"failed_at,omitzero"`
-	// Problems lists what is wrong with the rejected spec.
-	Problems []string `json:"problems,omitempty"`
+	// Problems lists what is wrong with the rejected spec, one line each;
+	// Details holds the same problems with their file and field.
+	Problems []string      `json:"problems,omitempty"`
+	Details  []SpecProblem `json:"problem_details,omitempty"`
 	// Revision is the git revision of the spec in force ("main@sha1:…")
 	// and Dirty says its files differ from that commit; empty outside a
 	// git work tree.
 	Revision string `json:"revision,omitempty"`
 	Dirty    bool   `json:"dirty,omitempty"`
+}
+
+// SpecProblem is one problem of a rejected spec: where it is and what is
+// wrong (see spec.Problem).
+type SpecProblem struct {
+	// File is empty for problems of the whole set, such as a missing
+	// Connection; Document is the 1-based document in File (0: the file).
+	File     string `json:"file,omitempty"`
+	Document int    `json:"document,omitempty"`
+	// Kind and Name identify the document when they are known.
+	Kind string `json:"kind,omitempty"`
+	Name string `json:"name,omitempty"`
+	// Path is the field, such as "spec.fields[2].attribute"; empty for the
+	// document or file as a whole.
+	Path    string `json:"path,omitempty"`
+	Message string `json:"message"`
 }
 
 // Status is the loop's state, as GET /status shows it.
@@ -92,6 +110,7 @@ func (l *Loop) Status() Status {
 	s := l.status
 	s.Spec.Files = append([]string(nil), s.Spec.Files...)
 	s.Spec.Problems = append([]string(nil), s.Spec.Problems...)
+	s.Spec.Details = append([]SpecProblem(nil), s.Spec.Details...)
 	s.Current = s.Current.clone()
 	s.LastPass = s.LastPass.clone()
 	return s
