@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pandasync/pandasync/reconcile/loop"
+	"github.com/pandasync/pandasync/reconcile/loop/ui"
 	"github.com/pandasync/pandasync/spec"
 )
 
@@ -261,8 +262,22 @@ func (a *app) serve(ctx context.Context, ra runArgs, st *state, hup <-chan os.Si
 				return err
 			}
 		}
+		adminOpts := loop.AdminOptions{RequireToken: remote}
+		handler, err := ui.New(ui.Options{
+			Source:       l,
+			Admin:        l.Handler(adminOpts),
+			AdminOptions: adminOpts,
+			Explainer:    &ui.PlanExplainer{Source: l, Connect: a.loopProviders, Logger: a.log},
+			StateDir:     st.dir,
+			SpecPaths:    a.specPaths(),
+			Logger:       a.log,
+		})
+		if err != nil {
+			ln.Close()
+			return err
+		}
 		srv = &http.Server{
-			Handler:           l.Handler(loop.AdminOptions{RequireToken: remote}),
+			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		}
@@ -273,7 +288,7 @@ func (a *app) serve(ctx context.Context, ra runArgs, st *state, hup <-chan os.Si
 			}
 		}()
 		a.log.Info("admin listener started", "url", "http://"+ln.Addr().String(),
-			"endpoints", "/healthz /readyz /metrics /status POST /sync", "token_required", remote)
+			"endpoints", "/ (status page) /healthz /readyz /metrics /status POST /sync", "token_required", remote)
 		if started != nil {
 			started(ln.Addr().String())
 		}

@@ -201,6 +201,19 @@ func TestRunServe(t *testing.T) {
 	if status.LastPass.Reason != "SIGHUP" || status.LastPass.Outcome != loop.OutcomeNoChanges {
 		t.Errorf("pass after SIGHUP: %+v, want one without changes", status.LastPass)
 	}
+	// The status page is served on the same listener, explain included:
+	// it plans read-only with the same providers as a pass.
+	for path, want := range map[string]string{
+		"/":                               "Nothing needs a person",
+		"/passes":                         status.LastPass.ID,
+		"/passes/" + status.LastPass.ID:   "no_changes",
+		"/explain?q=ada@corp.example.com": "CN=Lovelace\\, Ada",
+	} {
+		code, body := httpGet(t, base+path)
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("GET %s = %d, want 200 with %q:\n%s", path, code, want, body)
+		}
+	}
 	_, metrics := httpGet(t, base+"/metrics")
 	for _, want := range []string{`pandasync_passes_total{outcome="success"} 1`, `pandasync_passes_total{outcome="no_changes"} 1`} {
 		if !strings.Contains(metrics, want+"\n") {
