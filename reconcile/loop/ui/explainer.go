@@ -46,9 +46,10 @@ var ErrNoSpec = errors.New("no valid spec has loaded yet")
 // the loop's providers (reconcile.Observe: reads only, nothing is ever
 // written), shared by every question and rate-limited so that the page
 // cannot hammer AD or Asset Panda: no two plans start less than
-// MinInterval apart, and one is reused until a pass finishes after it or
-// it is MaxAge old. Within MinInterval a stale plan is reused, marked
-// Stale. Concurrent questions wait for the same plan.
+// MinInterval apart, and one is reused until a pass finishes after it (a
+// new spec in force runs a pass) or it is MaxAge old. Within MinInterval a
+// stale plan is reused, marked Stale. Concurrent questions wait for the
+// same plan.
 type PlanExplainer struct {
 	// Source gives the spec in force and the last pass. Required.
 	Source Source
@@ -68,7 +69,6 @@ type PlanExplainer struct {
 
 	mu       sync.Mutex
 	obs      *reconcile.Observation
-	obsSet   *spec.Set
 	madeAt   time.Time
 	started  time.Time
 	inflight chan struct{}
@@ -116,7 +116,7 @@ func (e *PlanExplainer) Explain(ctx context.Context, who string) (*Explained, er
 	for {
 		e.mu.Lock()
 		t := now()
-		fresh := e.obs != nil && e.obsSet == set && e.madeAt.After(lastPass) && t.Sub(e.madeAt) < maxAge
+		fresh := e.obs != nil && e.madeAt.After(lastPass) && t.Sub(e.madeAt) < maxAge
 		next := e.started.Add(minInterval)
 		switch {
 		case fresh:
@@ -132,7 +132,7 @@ func (e *PlanExplainer) Explain(ctx context.Context, who string) (*Explained, er
 				return nil, ctx.Err()
 			}
 			e.mu.Lock()
-			err, got := e.lastErr, e.obs != nil && e.obsSet == set
+			err, got := e.lastErr, e.obs != nil
 			obs, made := e.obs, e.madeAt
 			e.mu.Unlock()
 			if err != nil {
@@ -143,9 +143,9 @@ func (e *PlanExplainer) Explain(ctx context.Context, who string) (*Explained, er
 			}
 			continue
 		case !e.started.IsZero() && t.Before(next):
-			obs, made, sameSet := e.obs, e.madeAt, e.obsSet == set
+			obs, made := e.obs, e.madeAt
 			e.mu.Unlock()
-			if obs != nil && sameSet {
+			if obs != nil {
 				return e.explain(ctx, obs, who, made, true, next)
 			}
 			return nil, &RateLimitedError{RetryAt: next}
@@ -161,7 +161,7 @@ func (e *PlanExplainer) Explain(ctx context.Context, who string) (*Explained, er
 		e.mu.Lock()
 		e.inflight, e.lastErr = nil, err
 		if err == nil {
-			e.obs, e.obsSet, e.madeAt = obs, set, now()
+			e.obs, e.madeAt = obs, now()
 		}
 		made := e.madeAt
 		e.mu.Unlock()
