@@ -31,7 +31,8 @@ type AdminOptions struct {
 // The GET endpoints are read-only and open. Everything else (POST /sync)
 // needs "Authorization: Bearer TOKEN" when the SyncPolicy sets
 // spec.admin.token, and is refused on a listener that other hosts can reach
-// (opts.RequireToken) when it does not.
+// (opts.RequireToken) when it does not. `pandasync run` serves it behind the
+// status page (package ui), which adds a cross-origin check to every POST.
 func (l *Loop) Handler(opts AdminOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -18,7 +18,8 @@ import (
 )
 
 // The browser tests drive Debian's chromium with chromedp. They skip when
-// it is not installed; PANDASYNC_CHROMIUM names another binary, and
+// it is not installed (they fail instead with PANDASYNC_REQUIRE_BROWSER
+// set, as in CI); PANDASYNC_CHROMIUM names another binary, and
 // PANDASYNC_SCREENSHOTS a folder to save a screenshot of every page in.
 
 // chromiumPath returns the browser to drive, or skips.
@@ -32,7 +33,11 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("chromium is not installed (apt-get install -y chromium; .ci/browser-tests.sh does), or set PANDASYNC_CHROMIUM: skipping the browser tests")
+	msg := "chromium is not installed (apt-get install -y chromium; .ci/browser-tests.sh does), or set PANDASYNC_CHROMIUM"
+	if os.Getenv("PANDASYNC_REQUIRE_BROWSER") != "" {
+		t.Fatal(msg + "; PANDASYNC_REQUIRE_BROWSER is set, so the browser tests may not skip")
+	}
+	t.Skip(msg + ": skipping the browser tests")
 	return ""
 }
 
@@ -189,6 +194,24 @@ func (b *browser) screenshot(name string) {
 	b.t.Logf("screenshot %s", path)
 }
 
+// viewport saves what fits in the window (1280×900) as NAME.png, for the
+// README.
+func (b *browser) viewport(name string) {
+	b.t.Helper()
+	if b.shots == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, waitLimit)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
 // passRows counts the rows of the pass list.
 func (b *browser) passRows() int {
 	b.t.Helper()
@@ -206,8 +229,8 @@ const (
 // directory and the emulator in chromium, through a clean pass, a pass
 // with blocked changes, a failed pass and a rejected spec.
 func TestBrowser(t *testing.T) {
-	w := newWorld(t, worldOptions{})
 	b := newBrowser(t)
+	w := newWorld(t, worldOptions{})
 	first := w.pass(t)
 	if first.Outcome != loop.OutcomeSuccess {
 		t.Fatalf("start-up pass: %s %s", first.Outcome, first.Error)
@@ -321,6 +344,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("consecutive failures %q, want 1", got)
 		}
 		b.screenshot("overview-blocked")
+		b.viewport("readme-overview") // examples/status-page/overview.png
 
 		b.click("#last-pass-link")
 		b.contains("the pass with blocked changes", "Blocked changes", "maxDeactivations", "Title", scriptXSS, "Systems Manager")
@@ -425,8 +449,8 @@ func TestBrowser(t *testing.T) {
 // TestBrowserAutoRefresh checks the one script: the overview reloads
 // itself and shows a pass that ran meanwhile, with no click.
 func TestBrowserAutoRefresh(t *testing.T) {
-	w := newWorld(t, worldOptions{noToken: true, refresh: time.Second})
 	b := newBrowser(t)
+	w := newWorld(t, worldOptions{noToken: true, refresh: time.Second})
 	w.pass(t)
 	b.open(w.url + "/")
 	if hidden := eval[bool](b, `document.getElementById("autorefresh").hidden`); hidden {
