@@ -492,7 +492,7 @@ func problemDetails(err error) []SpecProblem {
 	}
 	out := make([]SpecProblem, len(ps))
 	for i, p := range ps {
-		out[i] = SpecProblem{File: p.File, Document: p.Document, Kind: p.Kind, Name: p.Name, Path: p.Path, Message: p.Message}
+		out[i] = SpecProblem{File: p.File, Document: p.Document, Line: p.Line, Kind: p.Kind, Name: p.Name, Path: p.Path, Message: p.Message}
 	}
 	return out
 }

@@ -94,8 +94,11 @@ func TestSpecInForce(t *testing.T) {
 		t.Fatalf("invalid spec error %v", inv.Err)
 	}
 	st := l.Status()
-	want := []loop.SpecProblem{{File: filepath.Join(w.specDir, "pandasync.yaml"), Document: 3, Kind: "UserMapping", Name: "it-users",
+	want := []loop.SpecProblem{{File: filepath.Join(w.specDir, "pandasync.yaml"), Document: 3, Line: ps[0].Line, Kind: "UserMapping", Name: "it-users",
 		Path: "spec.colour", Message: ps[0].Message}}
+	if ps[0].Line == 0 {
+		t.Errorf("the problem %+v has no line", ps[0])
+	}
 	if diff := cmp.Diff(want, st.Spec.Details); diff != "" {
 		t.Errorf("spec problem details (-want +got):\n%s", diff)
 	}

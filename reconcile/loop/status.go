@@ -63,6 +63,9 @@ type SpecProblem struct {
 	// Connection; Document is the 1-based document in File (0: the file).
 	File     string `json:"file,omitempty"`
 	Document int    `json:"document,omitempty"`
+	// Line is the 1-based line of the field (or of the nearest enclosing
+	// one) in File; 0 when unknown.
+	Line int `json:"line,omitempty"`
 	// Kind and Name identify the document when they are known.
 	Kind string `json:"kind,omitempty"`
 	Name string `json:"name,omitempty"`

@@ -403,7 +403,7 @@ func TestBrowser(t *testing.T) {
 		b.open(w.url + "/")
 		b.contains("the overview with a rejected spec",
 			"The spec was rejected; the last good spec",
-			filepath.Join(w.specDir, "10-mappings.yaml"), "#2 UserMapping “it-users”", "spec.colour", "unknown field",
+			filepath.Join(w.specDir, "10-mappings.yaml")+":", "#2 UserMapping “it-users”", "spec.colour", "unknown field",
 			"rejected (see above)")
 		b.screenshot("overview-rejected")
 		w.writeSpec(t, "10-mappings.yaml", string(good))
