@@ -359,6 +359,8 @@ func TestBrowser(t *testing.T) {
 		}
 		b.open(w.url + "/explain?q=" + `%3Cscript%3Ealert(%22q%22)%3C%2Fscript%3E`)
 		b.contains("a question holding markup", `“<script>alert("q")</script>” is not a member of any mapped group`)
+		b.open(w.url + "/explain?q=gracee")
+		b.contains("a misspelt name", "“gracee” is not a member of any mapped group. Close names among the members: grace")
 		select {
 		case msg := <-b.dialogs:
 			t.Errorf("a page opened a dialog %q: a value ran as script", msg)
