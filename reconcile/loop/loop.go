@@ -315,13 +315,15 @@ const (
 // wait waits until ctx is done, the spec changes, a pass is asked for or
 // wake comes (never, when zero).
 func (l *Loop) wait(ctx context.Context, st *loopState, changes <-chan struct{}, wake time.Time, why string) wakeup {
+	// The status says what the loop waits for before the timer exists, so
+	// that whoever sees the timer sees the status too.
+	l.refresh(st, wake, why)
 	var timerC <-chan time.Time
 	if !wake.IsZero() {
 		timer := l.clock.NewTimer(max(wake.Sub(l.clock.Now()), 0))
 		defer timer.Stop()
 		timerC = timer.C()
 	}
-	l.refresh(st, wake, why)
 	l.event(Event{Kind: EventWaiting, Next: wake, Reason: why})
 	select {
 	case <-ctx.Done():
