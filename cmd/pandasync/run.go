@@ -263,13 +263,17 @@ func (a *app) serve(ctx context.Context, ra runArgs, st *state, hup <-chan os.Si
 			}
 		}
 		adminOpts := loop.AdminOptions{RequireToken: remote}
+		var specPaths []string // with -git: the files of the checkout in force
+		if ra.gitSpec == nil {
+			specPaths = a.specPaths()
+		}
 		handler, err := ui.New(ui.Options{
 			Source:       l,
 			Admin:        l.Handler(adminOpts),
 			AdminOptions: adminOpts,
 			Explainer:    &ui.PlanExplainer{Source: l, Connect: a.loopProviders, Logger: a.log},
 			StateDir:     st.dir,
-			SpecPaths:    a.specPaths(),
+			SpecPaths:    specPaths,
 			Logger:       a.log,
 		})
 		if err != nil {

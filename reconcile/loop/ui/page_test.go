@@ -529,3 +529,25 @@ func TestPlanExplainerRateLimit(t *testing.T) {
 		t.Errorf("a minute later: %v, %d plans; want a new plan", err, f.Plans())
 	}
 }
+
+// TestApproveCommandsFromSpecFiles: without -f paths (run -git), the
+// commands name the files of the spec set in force.
+func TestApproveCommandsFromSpecFiles(t *testing.T) {
+	src := newFakeSource(t)
+	src.set = &spec.Set{Files: []string{"/var/lib/pandasync/git/abc/10-users.yaml", "/var/lib/pandasync/git/abc/90-policy.yaml"}}
+	p := &loop.PassReport{ID: "p1", Outcome: loop.OutcomeProblems, Counts: loop.Counts{Blocked: 1},
+		Blocked: []reconcile.Blocked{{Change: reconcile.Change{Mapping: "staff", Kind: reconcile.KindUser, Action: reconcile.ActionUpdate, Key: "S-1-5-21-1-2-3-4",
+			Before: map[string]string{reconcile.UserRole: "Module Admin"}, After: map[string]string{reconcile.UserRole: "Collaborator"}},
+			Limit: reconcile.LimitMaxRoleChanges, Detail: "3 role changes planned, the limit is 2 per mapping per run"}}}
+	src.status.LastPass, src.status.StateDir = p, "/var/lib/pandasync"
+	srv, _ := server(t, src, ui.Options{})
+	_, body := getPage(t, client(t), srv.URL+"/")
+	for _, want := range []string{
+		"pandasync -f /var/lib/pandasync/git/abc/10-users.yaml -f /var/lib/pandasync/git/abc/90-policy.yaml plan -mapping staff -allow-mass-role-change -out approve.plan",
+		"pandasync -f /var/lib/pandasync/git/abc/10-users.yaml -f /var/lib/pandasync/git/abc/90-policy.yaml apply -state-dir /var/lib/pandasync approve.plan",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the overview lacks %q:\n%s", want, body)
+		}
+	}
+}

@@ -46,7 +46,9 @@ type Options struct {
 	// StateDir is where the audit trail is read from; empty: no audit
 	// history on the People page.
 	StateDir string
-	// SpecPaths are run's -f paths, for the commands the pages show.
+	// SpecPaths are run's -f paths, for the commands the pages show;
+	// empty means the files of the spec set in force (as for run -git,
+	// whose spec is a checkout).
 	SpecPaths []string
 	// RefreshEvery is how often the overview and the pass list reload
 	// themselves (with JavaScript; there is a link otherwise); default

@@ -182,6 +182,18 @@ func groupBlocked(bs []reconcile.Blocked, specPaths []string, stateDir string) [
 	return out
 }
 
+// specPaths are the -f paths the commands the pages show use: run's, or
+// else the files of the spec set in force (a checkout of -git).
+func (h *handler) specPaths() []string {
+	if len(h.opts.SpecPaths) > 0 {
+		return h.opts.SpecPaths
+	}
+	if set := h.src.Spec(); set != nil {
+		return set.Files
+	}
+	return nil
+}
+
 // approveCommands are the commands that apply a mapping's blocked changes
 // once: a plan made with the override, reviewed, then applied. apply takes
 // the state directory's writer lock, which this run holds.
@@ -254,8 +266,6 @@ type overviewPage struct {
 	LastFailed bool
 	Mappings   []mappingRow
 	Recent     []recentChange
-	SpecPaths  []string
-	Listed     int
 }
 
 // recentChange is an applied change and the pass it is from.
@@ -268,9 +278,9 @@ type recentChange struct {
 func (h *handler) overview(w http.ResponseWriter, r *http.Request, v *viewer) {
 	st := h.src.Status()
 	passes := h.src.History().Passes()
-	pg := overviewPage{Status: st, Synced: r.URL.Query().Get("sync") == "requested", SpecPaths: h.opts.SpecPaths}
+	pg := overviewPage{Status: st, Synced: r.URL.Query().Get("sync") == "requested"}
 	if lp := st.LastPass; lp != nil {
-		pg.Blocked = groupBlocked(lp.Blocked, h.opts.SpecPaths, st.StateDir)
+		pg.Blocked = groupBlocked(lp.Blocked, h.specPaths(), st.StateDir)
 		pg.Problems = sortProblems(lp.Problems)
 		pg.Failed = lp.Failed
 		pg.LastFailed = lp.Outcome == loop.OutcomeFailed
@@ -445,7 +455,7 @@ func (h *handler) pass(w http.ResponseWriter, r *http.Request, v *viewer) {
 			bs = append(bs, b)
 		}
 	}
-	pg.Blocked = groupBlocked(bs, h.opts.SpecPaths, h.src.Status().StateDir)
+	pg.Blocked = groupBlocked(bs, h.specPaths(), h.src.Status().StateDir)
 	for _, e := range p.Problems {
 		if keep(e.Mapping) {
 			pg.Problems = append(pg.Problems, e)
