@@ -282,9 +282,13 @@ func TestExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Directories of other YAML, whose own tests load the spec they carry.
+	notSpecSets := map[string]string{
+		"kubernetes": "Kubernetes manifests; examples/kubernetes_test.go loads the spec of their ConfigMap",
+	}
 	sets := 0
 	for _, e := range entries {
-		if !e.IsDir() {
+		if !e.IsDir() || notSpecSets[e.Name()] != "" {
 			continue
 		}
 		dir := filepath.Join("../examples", e.Name())
