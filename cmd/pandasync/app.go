@@ -36,6 +36,10 @@ type app struct {
 	logTTY         bool // stderr is a terminal: tint logs, live read progress
 	noColor        bool // NO_COLOR is set, or -no-color was given
 
+	// logHandler, when set, makes the log handler instead of stderr (the
+	// Windows Event Log under the Service Control Manager).
+	logHandler func(level slog.Leveler) slog.Handler
+
 	// set by global flags
 	paths    []string
 	logLevel slog.Level
@@ -81,6 +85,8 @@ func commands() []command {
 		{name: "demo", summary: "run validate, plan, apply and plan against an embedded AD and Asset Panda", run: (*app).demo},
 		{name: "emulator", summary: "serve the Asset Panda API emulator", run: (*app).emulator},
 		{name: "completion", summary: "print a shell completion script (bash, zsh, fish or powershell)", run: (*app).completion},
+		{name: "healthcheck", summary: "ask a running pandasync's admin listener whether it is healthy (for containers)", run: (*app).healthcheck},
+		{name: "service", summary: "install or remove pandasync as a Windows service", run: (*app).service},
 		{name: "version", summary: "print the version", run: (*app).version},
 		{name: completeCommand, summary: "print completions for the shell scripts", run: (*app).complete, hidden: true},
 	}
@@ -131,7 +137,7 @@ Commands:
 `)
 	for _, c := range commands() {
 		if !c.hidden {
-			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+			fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 		}
 	}
 	fmt.Fprintf(w, "\n%s  -version         print the version and exit (also -v, --version)\n\nRun 'pandasync COMMAND -h' for a command's flags. Start with 'pandasync init' or 'pandasync demo'.\n", globalUsage)
@@ -242,6 +248,9 @@ func (a *app) run(ctx context.Context, args []string) int {
 // newLogger logs to stderr: tint on a terminal, JSON otherwise. While a
 // progress line is shown, log lines are written above it.
 func (a *app) newLogger() *slog.Logger {
+	if a.logHandler != nil {
+		return slog.New(a.logHandler(a.logLevel))
+	}
 	var w io.Writer = a.stderr
 	if a.logTTY {
 		w = logWriter{a}

@@ -8,7 +8,8 @@
 //	pandasync [-f PATH]... [-log-level LEVEL] COMMAND [flags]
 //
 // Commands: validate, check, plan, apply, show, run, history, explain, demo,
-// emulator, version. `pandasync help COMMAND` describes one.
+// emulator, healthcheck, service, version. `pandasync help COMMAND`
+// describes one.
 package main
 
 import (
@@ -21,12 +22,6 @@ import (
 )
 
 func main() {
-	// SIGTERM or SIGINT cancels ctx: run stops gracefully, letting the
-	// write batch in flight complete. The handlers are then dropped, so a
-	// second signal ends the process at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	context.AfterFunc(ctx, stop)
 	_, noColor := os.LookupEnv("NO_COLOR")
 	a := &app{
 		stdin:     os.Stdin,
@@ -38,6 +33,17 @@ func main() {
 		logTTY:    term.IsTerminal(int(os.Stderr.Fd())),
 		noColor:   noColor,
 	}
+	// Started by the Windows Service Control Manager: run as a service,
+	// stopped by the SCM rather than by signals.
+	if handled, code := runAsService(a, os.Args[1:]); handled {
+		os.Exit(code)
+	}
+	// SIGTERM or SIGINT cancels ctx: run stops gracefully, letting the
+	// write batch in flight complete. The handlers are then dropped, so a
+	// second signal ends the process at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
 	code := a.run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
