@@ -20,7 +20,8 @@ PORT=${PANDASYNC_CI_ADMIN_PORT:-19090}
 
 if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
 	echo "== installing podman and runc"
-	apt-get install -y --no-install-recommends podman runc >/dev/null
+	apt-get install -y --no-install-recommends podman runc >/dev/null ||
+		{ apt-get update >/dev/null && apt-get install -y --no-install-recommends podman runc >/dev/null; }
 fi
 work=$(mktemp -d /tmp/pandasync-ci-container.XXXXXX)
 pids=()
