@@ -190,8 +190,8 @@ func (e *Elector) Fence(ctx context.Context) error {
 	leading, last, holder := e.leading, e.lastRenew, e.leader
 	e.mu.Unlock()
 	if !leading {
-		if holder == "" {
-			return fmt.Errorf("%w: this replica does not hold lease %s/%s", ErrNotLeader, e.cfg.Namespace, e.cfg.Name)
+		if holder == "" || holder == e.cfg.Identity {
+			return fmt.Errorf("%w: this replica does not hold lease %s/%s (any more)", ErrNotLeader, e.cfg.Namespace, e.cfg.Name)
 		}
 		return fmt.Errorf("%w: %s holds lease %s/%s", ErrNotLeader, holder, e.cfg.Namespace, e.cfg.Name)
 	}
