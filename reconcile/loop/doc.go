@@ -17,6 +17,9 @@
 //   - stopping: the write gate (reconcile.ApplyOptions.Gate) closes on
 //     shutdown, so the write batch in flight completes and no further write
 //     starts;
+//   - who runs passes, under leader election (Config.Leadership, package
+//     reconcile/leader): only the replica that leads; the others stand by
+//     with the spec loaded, and the gate fences a leader that lost its lease;
 //   - what a pass leaves behind in the state directory: the writer Lock,
 //     the Audit trail of every attempted write, and the pass History;
 //   - what it tells people: Status, metrics and the admin Handler, the log

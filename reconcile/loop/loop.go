@@ -83,6 +83,9 @@ type Config struct {
 	// writes (see reconcile.ApplyOptions.Gate). Leader election fences a
 	// leader that lost its lease here.
 	Gate func(ctx context.Context) error
+	// Leadership, when set, is the leader election this replica takes part
+	// in: passes run only while it leads (see Leadership).
+	Leadership Leadership
 	// Audit, when set, receives one entry per attempted write.
 	Audit *Audit
 	// History keeps the finished passes; nil means in memory only.
@@ -139,6 +142,7 @@ type Loop struct {
 	notifier *notifier
 	history  *History
 	trigger  chan string
+	nudge    chan struct{} // LeadershipChanged: look again, run nothing by itself
 	host     string
 	// stopping is set once Run's context is done: the gate refuses every
 	// further write batch.
@@ -194,6 +198,7 @@ func New(cfg Config) (*Loop, error) {
 		metrics: newMetrics(),
 		history: cfg.History,
 		trigger: make(chan string, 1),
+		nudge:   make(chan struct{}, 1),
 		host:    cfg.Host,
 		status:  Status{State: StateStarting, StateDir: cfg.StateDir},
 	}
@@ -291,9 +296,14 @@ func (l *Loop) Run(ctx context.Context) error {
 			_ = l.reload(&st, false) // on demand runs with the last good spec
 		case wokeTimer:
 			reason = why
+		case wokeNudge:
+			continue // leadership changed: look again
 		}
 		if st.set == nil {
 			continue // no valid spec yet: nothing to run
+		}
+		if l.standby() != "" {
+			continue // another replica leads: it runs the passes
 		}
 		l.pass(ctx, &st, reason, false)
 		if ctx.Err() != nil {
@@ -310,6 +320,7 @@ const (
 	wokeSpecChange
 	wokeTrigger
 	wokeTimer
+	wokeNudge
 )
 
 // wait waits until ctx is done, the spec changes, a pass is asked for or
@@ -334,6 +345,8 @@ func (l *Loop) wait(ctx context.Context, st *loopState, changes <-chan struct{},
 		return wokeTrigger
 	case <-timerC:
 		return wokeTimer
+	case <-l.nudge:
+		return wokeNudge
 	}
 }
 

@@ -155,6 +155,7 @@ func TestLoopEndToEnd(t *testing.T) {
 		`pandasync_loop_state{state="quarantined"}`:      "0",
 		`pandasync_loop_state{state="running"}`:          "0",
 		`pandasync_loop_state{state="stalled"}`:          "0",
+		`pandasync_loop_state{state="standby"}`:          "0",
 		`pandasync_loop_state{state="starting"}`:         "0",
 		`pandasync_loop_state{state="stopped"}`:          "0",
 		`pandasync_loop_state{state="waiting_for_spec"}`: "0",

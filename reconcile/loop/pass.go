@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pandasync/pandasync/reconcile"
+	"github.com/pandasync/pandasync/reconcile/leader"
 )
 
 // maxLoggedProblems caps the plan problems logged one by one per pass.
@@ -54,6 +55,9 @@ func (l *Loop) pass(ctx context.Context, st *loopState, reason string, once bool
 	rep.Outcome = l.classify(res, err)
 	if err != nil && rep.Outcome == OutcomeFailed {
 		rep.Err, rep.Error, rep.Terminal = err, err.Error(), IsTerminal(err)
+	}
+	if err != nil && rep.Outcome == OutcomeStopped && errors.Is(err, leader.ErrNotLeader) {
+		rep.Err, rep.Error = err, err.Error() // why the fence closed
 	}
 	rep.Plan = res.Plan
 
@@ -162,6 +166,9 @@ func (l *Loop) classify(res Result, err error) Outcome {
 	if err != nil {
 		if l.stopping.Load() && (errors.Is(err, ErrStopping) || errors.Is(err, context.Canceled)) {
 			return OutcomeStopped
+		}
+		if errors.Is(err, leader.ErrNotLeader) {
+			return OutcomeStopped // fenced: another replica may lead now
 		}
 		return OutcomeFailed
 	}
@@ -373,6 +380,9 @@ func (l *Loop) logPass(log *slog.Logger, rep *PassReport, res Result, st *loopSt
 		}
 		log.Error("pass failed", attrs...)
 	case OutcomeStopped:
+		if rep.Error != "" {
+			attrs = append(attrs, "error", rep.Error)
+		}
 		log.Warn("pass stopped", attrs...)
 	case OutcomeProblems:
 		log.Warn("pass finished with problems", attrs...)

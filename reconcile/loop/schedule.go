@@ -53,10 +53,13 @@ func (l *Loop) backoff(n int) time.Duration {
 // nextWake is when the loop runs next by itself, and why; zero when it
 // waits for an event.
 func (l *Loop) nextWake(st *loopState) (time.Time, string) {
-	if st.set == nil || st.stalled {
+	if st.set == nil || st.stalled || l.standby() != "" {
 		return time.Time{}, ""
 	}
 	if st.startup {
+		if l.cfg.Leadership != nil {
+			return l.clock.Now(), ReasonElected
+		}
 		return l.clock.Now(), ReasonStartup
 	}
 	wake, why := st.due.Add(st.jitter), ReasonSchedule
@@ -164,6 +167,8 @@ func (l *Loop) state(st *loopState, wake time.Time) (State, string) {
 	switch {
 	case st.set == nil:
 		return StateWaitingForSpec, "no valid spec has loaded; " + l.fixHint()
+	case l.standby() != "":
+		return StateStandby, l.standby()
 	case st.stalled:
 		return StateStalled, last + "; no pass runs until the spec changes, SIGHUP or POST /sync"
 	case !st.quarantined.IsZero():

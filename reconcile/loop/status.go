@@ -1,6 +1,10 @@
 package loop
 
-import "time"
+import (
+	"time"
+
+	"github.com/pandasync/pandasync/reconcile/leader"
+)
 
 // State is what the loop is doing, as /status and pandasync_loop_state
 // show it.
@@ -30,12 +34,15 @@ const (
 	// exponentially growing wait.
 	StateBackoff State = "backoff"
 	// StateIdle: waiting for the next scheduled pass or an event.
-	StateIdle    State = "idle"
+	StateIdle State = "idle"
+	// StateStandby: another replica leads (leader election); this one
+	// keeps the spec loaded and runs no pass until it leads.
+	StateStandby State = "standby"
 	StateStopped State = "stopped" // Run has returned
 )
 
 // States lists every state, for metrics.
-var States = []State{StateStarting, StateRunning, StateWaitingForSpec, StateStalled, StateQuarantined, StateDegraded, StateBackoff, StateIdle, StateStopped}
+var States = []State{StateStarting, StateRunning, StateWaitingForSpec, StateStalled, StateQuarantined, StateDegraded, StateBackoff, StateIdle, StateStandby, StateStopped}
 
 // SpecStatus describes the spec in force and the last attempt to load one.
 type SpecStatus struct {
@@ -104,6 +111,9 @@ type Status struct {
 	NextRunReason string    `json:"next_run_reason,omitempty"`
 	// StateDir is the state directory this process writes, if any.
 	StateDir string `json:"state_dir,omitempty"`
+	// Leader is the leader election, when this replica takes part in one:
+	// the Lease, this replica's identity, who leads.
+	Leader *leader.Status `json:"leader,omitempty"`
 }
 
 // Status returns a copy of the loop's status.
@@ -116,5 +126,9 @@ func (l *Loop) Status() Status {
 	s.Spec.Details = append([]SpecProblem(nil), s.Spec.Details...)
 	s.Current = s.Current.clone()
 	s.LastPass = s.LastPass.clone()
+	if l.cfg.Leadership != nil {
+		ls := l.cfg.Leadership.Status()
+		s.Leader = &ls
+	}
 	return s
 }
