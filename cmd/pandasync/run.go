@@ -30,6 +30,7 @@ type runArgs struct {
 	git             gitArgs
 	// gitSpec follows -git; nil when the spec comes from -f.
 	gitSpec *gitSpec
+	leader  leaderArgs
 }
 
 // defaultListen is the admin listener's default address: loopback only.
@@ -42,7 +43,8 @@ const stateDirUsage = "state directory `DIR` holding the writer lock, the audit 
 
 func parseRunArgs(a *app, args []string) (runArgs, error) {
 	ra := runArgs{}
-	fs := a.flags("run", "[-once] [-listen ADDR] [-state-dir DIR] [-pass-timeout D] [-max-backoff D] [-shutdown-timeout D] "+gitUsage)
+	fs := a.flags("run", "[-once] [-listen ADDR] [-state-dir DIR] [-pass-timeout D] [-max-backoff D] [-shutdown-timeout D] "+gitUsage+"\n"+
+		"         [-leader-elect [-lease-namespace NS] [-lease-name NAME] [-kubeconfig FILE] [-lease-duration D] [-renew-deadline D] [-retry-period D]]")
 	fs.BoolVar(&ra.once, "once", false, "run a single pass and exit: 0 nothing to do, 2 changes applied (or planned while suspended), 1 any error, failed or blocked change, or problem; for cron and CI")
 	fs.StringVar(&ra.listen, "listen", defaultListen, "`ADDR` of the admin listener serving /healthz, /readyz, /metrics, /status and POST /sync; empty disables it")
 	fs.StringVar(&ra.stateDir, "state-dir", "", stateDirUsage)
@@ -50,7 +52,11 @@ func parseRunArgs(a *app, args []string) (runArgs, error) {
 	fs.DurationVar(&ra.maxBackoff, "max-backoff", loop.DefaultBackoffMax, "longest wait, `DURATION`, before retrying a failed pass")
 	fs.DurationVar(&ra.shutdownTimeout, "shutdown-timeout", loop.DefaultShutdownTimeout, "on SIGTERM, how long, `DURATION`, the write batch in flight may take before the pass is cancelled")
 	addGitFlags(fs, &ra.git)
+	ra.leader.register(fs)
 	if err := parse(fs, args); err != nil {
+		return ra, err
+	}
+	if err := ra.leader.check(a, fs, ra.once); err != nil {
 		return ra, err
 	}
 	if err := ra.git.check(a); err != nil {
@@ -153,8 +159,9 @@ func (a *app) revision(set *spec.Set) (loop.Revision, error) {
 }
 
 // newLoop builds the reconcile loop over the spec paths and the providers
-// the spec's Connection describes.
-func (a *app) newLoop(ra runArgs, st *state, watch bool) (*loop.Loop, error) {
+// the spec's Connection describes. With an election, only the leader runs
+// passes and its writes are fenced.
+func (a *app) newLoop(ra runArgs, st *state, watch bool, election *electorBinding) (*loop.Loop, error) {
 	cfg := loop.Config{
 		Load:            a.loadSpec,
 		Reconciler:      &loop.Syncer{Connect: a.loopProviders},
@@ -173,6 +180,10 @@ func (a *app) newLoop(ra runArgs, st *state, watch bool) (*loop.Loop, error) {
 	}
 	if gs := ra.gitSpec; gs != nil {
 		cfg.Load, cfg.Revision, cfg.WatchPaths = gs.load, gs.revision, nil
+	}
+	if election != nil {
+		cfg.Leadership = election.elector
+		cfg.Gate = election.elector.Fence
 	}
 	return loop.New(cfg)
 }
@@ -196,7 +207,7 @@ func (a *app) loopProviders(ctx context.Context, set *spec.Set, log *slog.Logger
 // problems are logged once by the loop or shown once in the plan, never
 // printed again here.
 func (a *app) runOnce(ctx context.Context, ra runArgs, st *state) error {
-	l, err := a.newLoop(ra, st, false)
+	l, err := a.newLoop(ra, st, false, nil)
 	if err != nil {
 		return err
 	}
@@ -244,7 +255,14 @@ func onceExitCode(rep *loop.PassReport) int {
 // gracefully. Each value on hup asks for a pass (and a spec reload).
 // started, when set, hears the admin listener's address.
 func (a *app) serve(ctx context.Context, ra runArgs, st *state, hup <-chan os.Signal, started func(addr string)) error {
-	l, err := a.newLoop(ra, st, true)
+	var election *electorBinding
+	if ra.leader.elect {
+		var err error
+		if election, err = a.newElector(ra.leader); err != nil {
+			return err
+		}
+	}
+	l, err := a.newLoop(ra, st, true, election)
 	if err != nil {
 		return err
 	}
@@ -328,7 +346,24 @@ func (a *app) serve(ctx context.Context, ra runArgs, st *state, hup <-chan os.Si
 	}
 	a.log.Info("pandasync run started", "spec", specFrom, "state_dir", st.dir, "pass_timeout", ra.passTimeout.String(),
 		"shutdown_timeout", ra.shutdownTimeout.String())
+	loopDone := make(chan struct{})
+	electionDone := make(chan struct{})
+	if election != nil {
+		election.bind(l, ctx.Done(), loopDone)
+		es := election.elector.Status()
+		a.log.Info("leader election started: this replica plans and writes only while it holds the lease",
+			"lease", es.Lease, "identity", es.Identity)
+		go func() {
+			defer close(electionDone)
+			_ = election.elector.Run(ctx) // returns nil once ctx is done
+		}()
+	} else {
+		close(electionDone)
+	}
 	err = l.Run(ctx)
+	close(loopDone)
+	// The elector releases the Lease once the loop has stopped writing.
+	<-electionDone
 	close(stopSignals)
 	<-signalsDone
 	if srv != nil {

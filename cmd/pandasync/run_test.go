@@ -17,12 +17,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pandasync/pandasync/reconcile/gitsource"
+	"github.com/pandasync/pandasync/reconcile/leader"
 	"github.com/pandasync/pandasync/reconcile/loop"
 )
 
 func TestParseRunArgs(t *testing.T) {
 	defaults := runArgs{listen: defaultListen, passTimeout: loop.DefaultPassTimeout, maxBackoff: loop.DefaultBackoffMax, shutdownTimeout: loop.DefaultShutdownTimeout,
-		git: gitArgs{interval: gitsource.DefaultInterval}}
+		git:    gitArgs{interval: gitsource.DefaultInterval},
+		leader: leaderArgs{name: defaultLeaseName, leaseDuration: leader.DefaultLeaseDuration, renewDeadline: leader.DefaultRenewDeadline, retryPeriod: leader.DefaultRetryPeriod}}
 	with := func(f func(*runArgs)) runArgs {
 		ra := defaults
 		f(&ra)
@@ -38,7 +40,9 @@ func TestParseRunArgs(t *testing.T) {
 		"no listener": {[]string{"-listen", ""}, with(func(ra *runArgs) { ra.listen = "" }), false},
 		"state dir":   {[]string{"-state-dir", "/srv/pandasync"}, with(func(ra *runArgs) { ra.stateDir = "/srv/pandasync" }), false},
 		"tuned": {[]string{"-listen", "127.0.0.1:9191", "-pass-timeout", "30m", "-max-backoff", "1m", "-shutdown-timeout", "10s"},
-			runArgs{listen: "127.0.0.1:9191", passTimeout: 30 * time.Minute, maxBackoff: time.Minute, shutdownTimeout: 10 * time.Second, git: gitArgs{interval: gitsource.DefaultInterval}}, false},
+			with(func(ra *runArgs) {
+				ra.listen, ra.passTimeout, ra.maxBackoff, ra.shutdownTimeout = "127.0.0.1:9191", 30*time.Minute, time.Minute, 10*time.Second
+			}), false},
 		"git": {[]string{"-git", "https://git.corp.example.com/specs.git", "-git-ref", "main", "-git-path", "pandasync.d", "-git-interval", "10s",
 			"-git-verify", "keys.asc", "-git-username", "bot", "-git-password", "{env: GIT_TOKEN}"},
 			with(func(ra *runArgs) {
@@ -47,11 +51,18 @@ func TestParseRunArgs(t *testing.T) {
 			}), false},
 		"git flag without -git": {[]string{"-git-ref", "main"}, runArgs{}, true},
 		"zero git interval":     {[]string{"-git", "https://x/y.git", "-git-interval", "0s"}, runArgs{}, true},
-		"zero shutdown":         {[]string{"-shutdown-timeout", "0s"}, runArgs{}, true},
-		"zero timeout":          {[]string{"-pass-timeout", "0s"}, runArgs{}, true},
-		"stray argument":        {[]string{"now"}, runArgs{}, true},
-		"unknown flag":          {[]string{"-forever"}, runArgs{}, true},
-		"negative backof":       {[]string{"-max-backoff", "-1s"}, runArgs{}, true},
+		"leader election": {[]string{"-leader-elect", "-lease-namespace", "it", "-lease-name", "ps", "-kubeconfig", "/k", "-lease-duration", "60s", "-renew-deadline", "40s", "-retry-period", "15s"},
+			with(func(ra *runArgs) {
+				ra.leader = leaderArgs{elect: true, namespace: "it", name: "ps", kubeconfig: "/k", leaseDuration: time.Minute, renewDeadline: 40 * time.Second, retryPeriod: 15 * time.Second}
+			}), false},
+		"lease flag without -leader-elect": {[]string{"-lease-name", "ps"}, runArgs{}, true},
+		"kubeconfig without -leader-elect": {[]string{"-kubeconfig", "/k"}, runArgs{}, true},
+		"leader election and once":         {[]string{"-once", "-leader-elect"}, runArgs{}, true},
+		"zero shutdown":                    {[]string{"-shutdown-timeout", "0s"}, runArgs{}, true},
+		"zero timeout":                     {[]string{"-pass-timeout", "0s"}, runArgs{}, true},
+		"stray argument":                   {[]string{"now"}, runArgs{}, true},
+		"unknown flag":                     {[]string{"-forever"}, runArgs{}, true},
+		"negative backof":                  {[]string{"-max-backoff", "-1s"}, runArgs{}, true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -66,7 +77,7 @@ func TestParseRunArgs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parseRunArgs(%q): %v", tc.args, err)
 			}
-			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(runArgs{}, gitArgs{})); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(runArgs{}, gitArgs{}, leaderArgs{})); diff != "" {
 				t.Errorf("parseRunArgs(%q) (-want +got):\n%s", tc.args, diff)
 			}
 		})
