@@ -8,6 +8,11 @@
 #   3. the leader-election tests of reconcile/leader against the API server, as
 #      the ServiceAccount of examples/kubernetes/rbac.yaml (least privilege),
 #      printing the measured failover times;
+#   4. the scenarios with three real `pandasync run -leader-elect` processes and the
+#      demo directory and emulator (cmd/pandasync TestLeaderElectionProcesses):
+#      exactly one leads, SIGKILL, SIGSTOP past the lease then SIGCONT (the old
+#      leader writes nothing after it wakes, per the emulator's request log), and
+#      a clean stop;
 # then stops the API server. Prints how long each step took.
 # Knobs: KUBE_DIR (default: a temporary directory), and those of kube-apiserver.sh.
 set -euo pipefail
@@ -53,4 +58,11 @@ go test -count=1 -v -run '^TestReal' ./reconcile/leader | tee "$dir/leader.txt" 
 grep -q '^ok' "$dir/leader.txt"
 leader_s=$(since "$ts")
 
-echo "kubernetes stage passed in $(since "$t0") s (API server built if needed and started: $start_s s, manifests: $manifests_s s, leader election: $leader_s s)"
+echo "== three pandasync run -leader-elect processes against the API server and the emulator"
+ts=$(date +%s.%N)
+go test -count=1 -v -run '^TestLeaderElectionProcesses$' ./cmd/pandasync | tee "$dir/processes.txt" | grep -E '^(--- |ok|FAIL|panic)|_test.go:[0-9]+: '
+grep -q '^ok' "$dir/processes.txt"
+processes_s=$(since "$ts")
+
+echo "kubernetes stage passed in $(since "$t0") s (API server built if needed and started: $start_s s, manifests: $manifests_s s," \
+	"leader election: $leader_s s, processes: $processes_s s)"
