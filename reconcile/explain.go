@@ -199,7 +199,6 @@ func similarMembers(users map[string]*activedirectory.User, who string) []string
 		name string
 		d    int
 	}
-	lw := strings.ToLower(who)
 	var found []scored
 	for _, u := range users {
 		best := scored{d: -1}
@@ -207,18 +206,11 @@ func similarMembers(users map[string]*activedirectory.User, who string) []string
 			if name == "" {
 				continue
 			}
-			ln := strings.ToLower(name)
-			local, _, _ := strings.Cut(ln, "@")
-			d := min(editDistance(lw, ln), editDistance(lw, local))
-			switch {
-			case d <= max(2, len(who)/3):
-			case len(lw) >= 3 && strings.HasPrefix(ln, lw):
-				d = max(d, 3)
-			default:
-				continue
-			}
-			if best.d < 0 || d < best.d {
-				best = scored{name, d}
+			local, _, _ := strings.Cut(name, "@")
+			for _, cand := range []string{name, local} {
+				if d, ok := spec.Closeness(who, cand); ok && (best.d < 0 || d < best.d) {
+					best = scored{name, d}
+				}
 			}
 		}
 		if best.d >= 0 {

@@ -242,7 +242,7 @@ func selectMappings(set *spec.Set, names []string) (map[string]bool, error) {
 		var msgs []string
 		for _, n := range unknown {
 			msg := fmt.Sprintf("%q", n)
-			if c := closest(n, all); c != "" {
+			if c := spec.Closest(n, all); c != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", c)
 			}
 			msgs = append(msgs, msg)

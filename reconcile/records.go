@@ -141,7 +141,7 @@ func fieldProblems(col *assetpanda.Collection, m spec.CollectionMapping) []Probl
 					pr := Problem{Code: ProblemUnresolvedOption, Mapping: name,
 						Message: fmt.Sprintf("field %q has no option %q (have: %s); this mapping plans nothing", f.Name, want, optionNames(f)),
 						Fix:     "add the option in Asset Panda, or name an existing one in status.active / status.inactive"}
-					if c := closest(want, optionList(f)); c != "" {
+					if c := spec.Closest(want, optionList(f)); c != "" {
 						pr.Fix = fmt.Sprintf("did you mean %q? ", c) + pr.Fix
 					}
 					ps = append(ps, pr)

@@ -40,7 +40,7 @@ func notFound(mapping string, err error) (Problem, bool) {
 		code = ProblemUnresolvedOption
 	}
 	fix := fmt.Sprintf("correct the %s name in the spec", nf.Kind)
-	if c := closest(nf.Name, nf.Have); c != "" {
+	if c := spec.Closest(nf.Name, nf.Have); c != "" {
 		fix = fmt.Sprintf("did you mean %q? correct the %s name in the spec", c, nf.Kind)
 	}
 	return Problem{Code: code, Mapping: mapping, Message: nf.Error() + "; this mapping plans nothing", Fix: fix}, true
@@ -157,44 +157,6 @@ func (pl *planner) unreadableMembers(mapping, group string, isNested bool) int {
 		pl.problem(pr)
 	}
 	return n
-}
-
-// closest returns the name in have nearest to name when it is close enough
-// to be a likely typo, else "".
-func closest(name string, have []string) string {
-	best, bestD := "", -1
-	for _, h := range have {
-		d := editDistance(strings.ToLower(name), strings.ToLower(h))
-		if bestD < 0 || d < bestD {
-			best, bestD = h, d
-		}
-	}
-	if bestD < 0 || bestD > max(2, len(name)/3) {
-		return ""
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in runes.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 func quoteAll(names []string, sep string) string {

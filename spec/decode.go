@@ -318,46 +318,11 @@ func nearKey(m map[string]any, want string) string {
 	return keys[0]
 }
 
-// closeName returns the name in names nearest to k when it differs only
-// in case or by at most max(1, len/4) edits (case-insensitive), else "".
+// closeName returns the name in names that k is likely a typo of (see
+// Closest), else "".
 func closeName(k string, names []string) string {
 	slices.Sort(names)
-	best, bestD := "", -1
-	for _, name := range names {
-		if strings.EqualFold(name, k) {
-			return name
-		}
-		d := editDistance(strings.ToLower(k), strings.ToLower(name))
-		if bestD < 0 || d < bestD {
-			best, bestD = name, d
-		}
-	}
-	if bestD < 0 || bestD > max(1, len(k)/4) {
-		return ""
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes (field
-// names are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return Closest(k, names)
 }
 
 // missingMarkerHint explains a YAML error that comes from two documents

@@ -221,7 +221,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	c, ok := lookupCommand(name)
 	if !ok {
 		fmt.Fprintf(a.stderr, "pandasync: unknown command %q.", name)
-		if s := closest(name, commandNames()); s != "" {
+		if s := spec.Closest(name, commandNames()); s != "" {
 			fmt.Fprintf(a.stderr, " Did you mean %q?", s)
 		}
 		fmt.Fprintf(a.stderr, "\nRun 'pandasync -h' for the list of commands.\n")
@@ -370,7 +370,7 @@ func flagSuggestion(err error, fs *flag.FlagSet) string {
 	bad := strings.TrimLeft(msg[i+len(undefined):], "-")
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-	s := closest(bad, names)
+	s := spec.Closest(bad, names)
 	if s == "" {
 		return ""
 	}

@@ -1,27 +1,28 @@
-package main
+package spec
 
-import (
-	"strings"
-)
+import "strings"
 
-// closest returns the candidate nearest to name when it is close enough to
+// Did-you-mean suggestions for names people type: spec fields, mapping
+// names, commands and flags, and the Asset Panda and AD names a mapping
+// uses. One rule serves them all, so that every "did you mean" agrees.
+
+// Closest returns the candidate nearest to name when it is close enough to
 // be a likely typo (or name is a prefix of it), else "".
-func closest(name string, candidates []string) string {
-	if c := closeMatches(name, candidates, 1); len(c) > 0 {
+func Closest(name string, candidates []string) string {
+	if c := CloseMatches(name, candidates, 1); len(c) > 0 {
 		return c[0]
 	}
 	return ""
 }
 
-// closeMatches returns up to n candidates close to name, nearest first:
+// CloseMatches returns up to n candidates close to name, nearest first:
 // those within an edit distance of max(2, len/3), case-insensitive, and
 // those name is a prefix of.
-func closeMatches(name string, candidates []string, n int) []string {
+func CloseMatches(name string, candidates []string, n int) []string {
 	type scored struct {
 		s string
 		d int
 	}
-	lname := strings.ToLower(name)
 	var found []scored
 	seen := map[string]bool{}
 	for _, c := range candidates {
@@ -29,12 +30,8 @@ func closeMatches(name string, candidates []string, n int) []string {
 		if c == "" || seen[lc] {
 			continue
 		}
-		d := editDistance(lname, lc)
-		switch {
-		case d <= max(2, len([]rune(name))/3):
-		case len(lname) >= 3 && strings.HasPrefix(lc, lname):
-			d = max(d, 3)
-		default:
+		d, ok := Closeness(name, c)
+		if !ok {
 			continue
 		}
 		seen[lc] = true
@@ -54,6 +51,22 @@ func closeMatches(name string, candidates []string, n int) []string {
 		out = append(out, f.s)
 	}
 	return out
+}
+
+// Closeness scores how near a typed name is to a candidate, case-
+// insensitive: the edit distance, and ok when the candidate is a likely
+// meaning of the name — within max(2, len/3) edits, or starting with a
+// name of at least 3 characters (scored at least 3).
+func Closeness(name, candidate string) (score int, ok bool) {
+	ln, lc := strings.ToLower(name), strings.ToLower(candidate)
+	d := editDistance(ln, lc)
+	switch {
+	case d <= max(2, len([]rune(name))/3):
+		return d, true
+	case len(ln) >= 3 && strings.HasPrefix(lc, ln):
+		return max(d, 3), true
+	}
+	return d, false
 }
 
 // editDistance is the Levenshtein distance between a and b, in runes.
