@@ -261,11 +261,11 @@ func checkValue(b []byte) error {
 }
 
 // dial opens, secures and binds one connection to ep.
-func (r *Reader) dial(ctx context.Context, ep endpoint) (*ldap.Conn, *limitConn, error) {
+func (r *Reader) dial(ctx context.Context, ep endpoint) (*ldap.Conn, *limitConn, *muxConn, error) {
 	d := net.Dialer{Timeout: r.cfg.Timeout}
 	raw, err := d.DialContext(ctx, "tcp", ep.addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to %s: %w", ep.raw, err)
+		return nil, nil, nil, fmt.Errorf("connecting to %s: %w", ep.raw, err)
 	}
 	tc := r.tlsBase.Clone()
 	tc.ServerName = r.cfg.ServerName
@@ -281,18 +281,19 @@ func (r *Reader) dial(ctx context.Context, ep endpoint) (*ldap.Conn, *limitConn,
 		cancel()
 		if err != nil {
 			_ = raw.Close()
-			return nil, nil, fmt.Errorf("tls handshake with %s (server name %q): %w", ep.raw, tc.ServerName, err)
+			return nil, nil, nil, fmt.Errorf("tls handshake with %s (server name %q): %w", ep.raw, tc.ServerName, err)
 		}
 		c = tlsConn
 	case r.cfg.StartTLS:
 		c, err = startTLS(ctx, raw, tc, r.cfg.Timeout)
 		if err != nil {
 			_ = raw.Close()
-			return nil, nil, fmt.Errorf("starttls with %s (server name %q): %w", ep.raw, tc.ServerName, err)
+			return nil, nil, nil, fmt.Errorf("starttls with %s (server name %q): %w", ep.raw, tc.ServerName, err)
 		}
 	}
 	lim := &limitConn{Conn: c, max: int64(r.cfg.MaxPacketBytes)}
-	conn := ldap.NewConn(lim, ep.tls || r.cfg.StartTLS)
+	mux := newMux(lim, r.cfg.MaxPacketBytes)
+	conn := ldap.NewConn(mux, ep.tls || r.cfg.StartTLS)
 	conn.Start()
 	conn.SetTimeout(r.cfg.Timeout) // for the bind; searches use context deadlines
 
@@ -300,18 +301,18 @@ func (r *Reader) dial(ctx context.Context, ep endpoint) (*ldap.Conn, *limitConn,
 	err = conn.Bind(r.cfg.BindDN, r.cfg.Password)
 	if !stop() || ctx.Err() != nil {
 		_ = conn.Close()
-		return nil, nil, fmt.Errorf("binding to %s: %w", ep.raw, context.Cause(ctx))
+		return nil, nil, nil, fmt.Errorf("binding to %s: %w", ep.raw, context.Cause(ctx))
 	}
 	if f := lim.failure(); f != nil {
 		_ = conn.Close()
-		return nil, nil, fmt.Errorf("binding to %s: reading the response: %w", ep.raw, f)
+		return nil, nil, nil, fmt.Errorf("binding to %s: reading the response: %w", ep.raw, f)
 	}
 	if err != nil {
 		_ = conn.Close()
-		return nil, nil, bindError(ep.raw, r.cfg.BindDN, err)
+		return nil, nil, nil, bindError(ep.raw, r.cfg.BindDN, err)
 	}
 	conn.SetTimeout(0)
-	return conn, lim, nil
+	return conn, lim, mux, nil
 }
 
 // startTLS performs the StartTLS extended operation on raw and the TLS
@@ -358,9 +359,9 @@ func startTLS(ctx context.Context, raw net.Conn, tc *tls.Config, timeout time.Du
 func (r *Reader) connect(ctx context.Context) error {
 	var errs []error
 	for _, ep := range r.endpoints {
-		conn, lim, err := r.dial(ctx, ep)
+		conn, lim, mux, err := r.dial(ctx, ep)
 		if err == nil {
-			r.conn, r.lim, r.url = conn, lim, ep.raw
+			r.conn, r.lim, r.mux, r.url = conn, lim, mux, ep.raw
 			return nil
 		}
 		errs = append(errs, err)
@@ -429,7 +430,7 @@ func (r *Reader) dropConn() {
 	if r.conn != nil {
 		_ = r.conn.Close()
 	}
-	r.conn, r.lim, r.url = nil, nil, ""
+	r.conn, r.lim, r.mux, r.url = nil, nil, nil, ""
 }
 
 // isConnError reports whether err means the connection is unusable.

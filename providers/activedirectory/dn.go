@@ -1,6 +1,7 @@
 package activedirectory
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
@@ -95,4 +96,58 @@ func normalizePlainDN(dn string) (string, bool) {
 		sb.WriteString(strings.ToLower(val))
 	}
 	return sb.String(), true
+}
+
+// appendNormalizedDN appends NormalizeDN(dn) to dst. Plain DNs (see
+// normalizePlainDN) are normalized in place without allocating; any other
+// DN goes through NormalizeDN.
+func appendNormalizedDN(dst, dn []byte) []byte {
+	if out, ok := appendNormalizedPlainDN(dst, dn); ok {
+		return out
+	}
+	return append(dst, NormalizeDN(string(dn))...)
+}
+
+// appendNormalizedPlainDN is normalizePlainDN on bytes, appending to dst.
+// ok is false (and dst unchanged) for a DN that is not plain.
+func appendNormalizedPlainDN(dst, dn []byte) ([]byte, bool) {
+	if len(dn) == 0 {
+		return dst, false
+	}
+	start := len(dst)
+	fail := func() ([]byte, bool) { return dst[:start], false }
+	for part := range bytes.SplitSeq(dn, []byte{','}) {
+		typ, val, found := bytes.Cut(part, []byte{'='})
+		typ, val = bytes.TrimSpace(typ), bytes.TrimSpace(val)
+		if !found || len(typ) == 0 || len(val) == 0 || bytes.IndexByte(val, '=') >= 0 || val[0] == '#' {
+			return fail()
+		}
+		for _, c := range typ {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+				return fail()
+			}
+		}
+		for _, c := range part {
+			if c < 0x20 || c > 0x7e || c == '\\' || c == '"' || c == '+' || c == ';' || c == '<' || c == '>' {
+				return fail()
+			}
+		}
+		if len(dst) > start {
+			dst = append(dst, ',')
+		}
+		dst = appendLowerASCII(dst, typ)
+		dst = append(dst, '=')
+		dst = appendLowerASCII(dst, val)
+	}
+	return dst, true
+}
+
+func appendLowerASCII(dst, s []byte) []byte {
+	for _, c := range s {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }

@@ -71,6 +71,7 @@ type Reader struct {
 	mu   sync.Mutex
 	conn *ldap.Conn
 	lim  *limitConn
+	mux  *muxConn // carries the bulk searches past go-ldap's decoder
 	url  string
 }
 
@@ -516,7 +517,31 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 		}
 		return nil
 	}
-	collect := func(e *ldap.Entry) error { return take(e, true) }
+	// collect is take(e, true) for the member searches, on the reader's own
+	// decoder: the entries arrive still encoded and become Users directly.
+	dec := newUserDecoder(table, r.now())
+	var norm []byte
+	collect := func(e rawEntry) error {
+		norm = appendNormalizedDN(norm[:0], e.dn)
+		if _, ok := candidates[string(norm)]; !ok || resolved[string(norm)] || reasons[string(norm)] != "" {
+			return nil
+		}
+		n := string(norm)
+		resolved[n] = true
+		if has, user, computer, err := rawClasses(e); err != nil {
+			return err
+		} else if has && (!user || computer) {
+			return nil // readable, not a user account
+		}
+		u, err := dec.decode(e)
+		if err != nil {
+			return err
+		}
+		if u != nil {
+			res.Users[n] = u
+		}
+		return nil
+	}
 	groupDNs := make([]string, 0, len(reachable))
 	for _, dn := range reachable {
 		groupDNs = append(groupDNs, dn)
@@ -529,7 +554,7 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 			ors[i] = eq("memberOf", dn)
 		}
 		before := st.Entries
-		if err := r.pagedSearch(ctx, conn, r.cfg.BaseDN, ldap.ScopeWholeSubtree, and(eq("objectClass", "user"), or(ors...)), attrs, st, collect); err != nil {
+		if err := r.pagedSearchRaw(ctx, r.cfg.BaseDN, ldap.ScopeWholeSubtree, and(eq("objectClass", "user"), or(ors...)), attrs, st, collect); err != nil {
 			return nil, fmt.Errorf("reading members: %w", err)
 		}
 		seenEntries += st.Entries - before

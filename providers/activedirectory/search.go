@@ -128,6 +128,7 @@ func (r *Reader) baseRead(ctx context.Context, conn asyncSearcher, dn string, at
 // groupEntry is a group read with its complete member list.
 type groupEntry struct {
 	dn      string   // display form, as the server returned it
+	guid    string   // objectGUID, canonical form ("" if not readable)
 	members []string // display DNs, sorted by normalized DN, deduplicated
 	norms   []string // normalized DNs, parallel to members
 }
@@ -139,11 +140,16 @@ var errRange = errors.New("inconsistent ranged retrieval")
 // returns nil, nil when the entry does not exist.
 func (r *Reader) readGroup(ctx context.Context, conn asyncSearcher, dn string, st *ReadStats) (*groupEntry, error) {
 	st.GroupsRead++
-	display, members, err := r.readAll(ctx, conn, dn, "member", st)
+	display, members, first, err := r.readAllWith(ctx, dn, "member", []string{attrObjectGUID}, st)
 	if err != nil || display == "" {
 		return nil, err
 	}
 	g := &groupEntry{dn: display}
+	if v := first.get(attrObjectGUID); len(v) > 0 {
+		if g.guid, err = FormatGUID([]byte(v[0])); err != nil {
+			return nil, fmt.Errorf("group %s: objectGUID: %w", dn, err)
+		}
+	}
 	g.members, g.norms = sortDNs(members)
 	return g, nil
 }
@@ -153,28 +159,38 @@ func (r *Reader) readGroup(ctx context.Context, conn asyncSearcher, dn string, s
 // answers attr;range=0-1499 instead) and then follows attr;range=lo-* until
 // the server reports the end with "*". It returns the entry's DN as the
 // server spells it, or "" when the entry does not exist.
-func (r *Reader) readAll(ctx context.Context, conn asyncSearcher, dn, attr string, st *ReadStats) (string, []string, error) {
+func (r *Reader) readAll(ctx context.Context, _ asyncSearcher, dn, attr string, st *ReadStats) (string, []string, error) {
+	display, values, _, err := r.readAllWith(ctx, dn, attr, nil, st)
+	return display, values, err
+}
+
+// readAllWith is readAll that also asks for the attributes extra in its
+// first request and returns that first answer. It reads on the mux, with
+// the reader's own decoder (a large group's member list is one message).
+func (r *Reader) readAllWith(ctx context.Context, dn, attr string, extra []string, st *ReadStats) (display string, values []string, first *attrEntry, err error) {
 	lattr := strings.ToLower(attr)
 	ask := attr
 	if r.rangeStep > 0 {
 		ask = fmt.Sprintf("%s;range=0-%d", attr, r.rangeStep-1)
 	}
-	display := ""
-	var values []string
 	lo := 0
 	for {
-		e, err := r.baseRead(ctx, conn, dn, []string{ask}, st)
+		attrs := []string{ask}
+		if first == nil {
+			attrs = append(attrs, extra...)
+		}
+		e, err := r.baseReadAttrs(ctx, dn, attrs, st)
 		if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		if e == nil {
 			if display == "" {
-				return "", nil, nil
+				return "", nil, nil, nil
 			}
-			return "", nil, fmt.Errorf("%s disappeared during ranged retrieval of %s: %w", dn, attr, errRange)
+			return "", nil, nil, fmt.Errorf("%s disappeared during ranged retrieval of %s: %w", dn, attr, errRange)
 		}
-		if display == "" {
-			display = e.DN
+		if first == nil {
+			display, first = e.DN, e
 		}
 		var plain []string
 		ranged, done := false, false
@@ -191,7 +207,7 @@ func (r *Reader) readAll(ctx context.Context, conn asyncSearcher, dn, attr strin
 			start, end, ok := strings.Cut(rest, "-")
 			from, err := strconv.Atoi(start)
 			if !ok || err != nil || from != lo {
-				return "", nil, fmt.Errorf("%s: asked for values of %s from %d, got %s: %w", dn, attr, lo, a.Name, errRange)
+				return "", nil, nil, fmt.Errorf("%s: asked for values of %s from %d, got %s: %w", dn, attr, lo, a.Name, errRange)
 			}
 			ranged = true
 			values = append(values, a.Values...)
@@ -201,7 +217,7 @@ func (r *Reader) readAll(ctx context.Context, conn asyncSearcher, dn, attr strin
 			}
 			to, err := strconv.Atoi(end)
 			if err != nil || to < from || to-from+1 != len(a.Values) {
-				return "", nil, fmt.Errorf("%s: %s holds %d values: %w", dn, a.Name, len(a.Values), errRange)
+				return "", nil, nil, fmt.Errorf("%s: %s holds %d values: %w", dn, a.Name, len(a.Values), errRange)
 			}
 			lo = to + 1
 		}
@@ -215,11 +231,11 @@ func (r *Reader) readAll(ctx context.Context, conn asyncSearcher, dn, attr strin
 			if lo == 0 && len(plain) == 0 {
 				done = true // no value at all
 			} else {
-				return "", nil, fmt.Errorf("%s: no %s;range in the answer for values from %d: %w", dn, attr, lo, errRange)
+				return "", nil, nil, fmt.Errorf("%s: no %s;range in the answer for values from %d: %w", dn, attr, lo, errRange)
 			}
 		}
 		if done {
-			return display, values, nil
+			return display, values, first, nil
 		}
 		st.RangeRequests++
 		if r.rangeStep > 0 {
