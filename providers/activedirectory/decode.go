@@ -490,14 +490,18 @@ func (d *userDecoder) decode(e rawEntry) (*User, error) {
 		table: d.table,
 	}
 	if len(d.vals) > 0 {
-		u.vals = make([][]string, len(d.table.names))
-		all := make([]string, len(d.spans)-d.vals[0].from)
-		base := d.vals[0].from
-		for i := base; i < len(d.spans); i++ {
-			all[i-base] = str(i)
-		}
+		n := 0
 		for _, v := range d.vals {
-			u.vals[v.idx] = all[v.from-base : v.to-base : v.to-base] // later duplicates win, as in toUser
+			n += v.to - v.from
+		}
+		u.vals = make([][]string, len(d.table.names))
+		all := make([]string, 0, n) // every value of the user, in one array
+		for _, v := range d.vals {
+			start := len(all)
+			for i := v.from; i < v.to; i++ {
+				all = append(all, str(i))
+			}
+			u.vals[v.idx] = all[start:len(all):len(all)] // later duplicates win, as in toUser
 		}
 	}
 	return u, nil
