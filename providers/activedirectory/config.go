@@ -40,6 +40,7 @@ type Config struct {
 	Timeout            time.Duration // per request (and per page); default 30s
 	PageSize           int           // entries per page; default 1000
 	MaxPacketBytes     int           // largest accepted LDAP message; default 32 MiB
+	ChangeTracking     string        // ReadChanges' method: ChangeTrackingUSN (default) or ChangeTrackingDirSync
 	Logger             *slog.Logger  // nil means discard
 	// Progress, when set, is called after every page of a search with the
 	// counts of the Read or Lookup so far, for a live progress line. It
@@ -131,6 +132,11 @@ func (c *Config) prepare() ([]endpoint, *tls.Config, error) {
 	}
 	if c.Timeout < 0 || c.PageSize < 0 || c.MaxPacketBytes < 0 {
 		errs = append(errs, errors.New("timeout, pageSize and maxPacketBytes must not be negative"))
+	}
+	switch c.ChangeTracking {
+	case "", ChangeTrackingUSN, ChangeTrackingDirSync:
+	default:
+		errs = append(errs, fmt.Errorf("changeTracking %q is neither %q nor %q", c.ChangeTracking, ChangeTrackingUSN, ChangeTrackingDirSync))
 	}
 	if c.PageSize > 1000 {
 		errs = append(errs, fmt.Errorf("pageSize %d exceeds Active Directory's MaxPageSize of 1000", c.PageSize))

@@ -66,6 +66,23 @@
 // server cannot make the reader allocate for lengths its messages do not
 // hold (ErrPacketTooLarge, ErrMalformedMessage).
 //
+// # Bulk decoding
+//
+// The bulk searches (user pages, member lists, change reads) are decoded by
+// the package's own BER decoder straight into compact Users as the
+// messages arrive (mux.go, decode.go), without go-ldap's packet tree; it
+// checks every element against its container again and only slices the
+// message. Binds, StartTLS and small reads go through go-ldap.
+//
+// # Change tracking
+//
+// ReadChanges reads only what changed since a Watermark (uSNChanged ranges,
+// or DirSync), recomputes the closure of every mapped group a changed group
+// belongs to with read's own walk, and falls back to a full read, saying
+// why, whenever a delta could not be trusted; Result.Apply folds a Delta
+// into the caller's view. delta.go says what a delta sees and what waits
+// for the next full read.
+//
 // Connections use ldaps:// or StartTLS by default; a simple bind over
 // cleartext ldap:// is refused unless Config.AllowCleartextBind is set.
 // Every value placed in a filter goes through the small typed filter builder

@@ -436,14 +436,14 @@ func encodeSearch(id int64, req *ldap.SearchRequest) ([]byte, error) {
 // pagedSearchRaw is pagedSearch on the reader's own decoder: every entry
 // reaches fn still encoded (see rawEntry), valid only during the call. An
 // error on any page fails the whole search.
-func (r *Reader) pagedSearchRaw(ctx context.Context, base string, scope int, f filter, attrs []string, st *ReadStats, fn func(rawEntry) error) error {
+func (r *Reader) pagedSearchRaw(ctx context.Context, base string, scope int, f filter, attrs []string, st *ReadStats, fn func(rawEntry) error, extra ...ldap.Control) error {
 	st.Searches++
 	req := r.newRequest(base, scope, f, attrs)
 	var cookie []byte
 	for page := 1; ; page++ {
 		paging := ldap.NewControlPaging(uint32(r.cfg.PageSize))
 		paging.SetCookie(cookie)
-		req.Controls = []ldap.Control{paging}
+		req.Controls = append([]ldap.Control{paging}, extra...)
 		st.Pages++
 		done, err := r.searchRaw(ctx, req, st, fn)
 		if err != nil {

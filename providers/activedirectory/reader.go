@@ -165,6 +165,10 @@ type Result struct {
 	// Read from the subschema entry on the same connection. Read fails when
 	// it cannot be read, so it is never nil in a Result from Read.
 	Schema *Schema
+
+	closures   map[string][]ClosureGroup // per GroupQuery DN, for change tracking (delta.go)
+	noMemberOf bool                      // the server answered no memberOf search (fallback used)
+	byGUID     map[string]string         // user GUID -> key of Users, kept by Apply (delta.go)
 }
 
 // Group is the resolved membership of one mapped group.
@@ -372,26 +376,89 @@ type walk struct {
 	parent  map[string]string // group norm -> parent group norm ("" for root)
 	direct  map[string]string // candidate member norm -> norm of the group directly containing it (first in BFS)
 	display map[string]string // candidate member norm -> display DN
+	order   []string          // groups in visiting order, the root first
 }
 
+// readOpts tailor read to the recomputation of some mapped groups in a
+// delta (see delta.go); the zero value is a full read.
+type readOpts struct {
+	// delta: skip the rootDSE and the schema, find nested groups level by
+	// level through memberOf instead of listing every group of BaseDN, and
+	// do not fall back to reading containers (change tracking needs
+	// memberOf anyway).
+	delta bool
+	// known returns a user of the caller's current view; members it holds
+	// are not read again. nil reads every member.
+	known func(norm string) (*User, bool)
+	// changed are the users the change search read, by normalized DN (a
+	// nil User: a computer account); they are taken as they are.
+	changed map[string]*User
+	// fresh, when set, receives every member user read or taken from
+	// changed (not those from known).
+	fresh map[string]*User
+}
+
+// dnBatchMax is the most unknown members of recomputed groups that a delta
+// reads by DN (100 per search); above it they are read through memberOf,
+// as a full read does.
+const dnBatchMax = 1000
+
 func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result, error) {
+	return r.readWith(ctx, conn, q, readOpts{})
+}
+
+// readWith is read, or with opts a delta's recomputation of q's groups.
+func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts readOpts) (*Result, error) {
 	res := &Result{Groups: map[string]*Group{}, Users: map[string]*User{}, Server: r.url}
 	st := &res.Stats
-	root, err := r.baseRead(ctx, conn, "", []string{attrHighestCommitted, attrSubschemaSubentry}, st)
-	if err != nil {
-		return nil, fmt.Errorf("reading rootDSE: %w", err)
-	}
-	if root != nil {
-		res.HighestUSN = root.GetEqualFoldAttributeValue(attrHighestCommitted)
-	}
-	if res.Schema, err = r.readSchema(ctx, conn, root, st); err != nil {
-		return nil, fmt.Errorf("reading the schema: %w", err)
+	if !opts.delta {
+		root, err := r.baseRead(ctx, conn, "", []string{attrHighestCommitted, attrSubschemaSubentry}, st)
+		if err != nil {
+			return nil, fmt.Errorf("reading rootDSE: %w", err)
+		}
+		if root != nil {
+			res.HighestUSN = root.GetEqualFoldAttributeValue(attrHighestCommitted)
+		}
+		if res.Schema, err = r.readSchema(ctx, conn, root, st); err != nil {
+			return nil, fmt.Errorf("reading the schema: %w", err)
+		}
 	}
 	baseNorm := NormalizeDN(r.cfg.BaseDN)
 
-	// Which DNs are groups (only needed to expand nesting).
+	// Which DNs are groups (only needed to expand nesting): all groups of
+	// BaseDN, or in a delta the groups that are members of the groups of
+	// each level, found through memberOf (entries only for nested groups).
 	isGroup := map[string]bool{}
-	if slices.ContainsFunc(q.Groups, func(g GroupQuery) bool { return g.Nested }) {
+	probed := map[string]bool{}
+	var nestedIn func(level []string, groups map[string]*groupEntry) error
+	if opts.delta {
+		nestedIn = func(level []string, groups map[string]*groupEntry) error {
+			var ask []string
+			for _, gn := range level {
+				if !probed[gn] {
+					probed[gn] = true
+					ask = append(ask, groups[gn].dn)
+				}
+			}
+			for chunk := range slices.Chunk(ask, groupsPerFilter) {
+				ors := make([]filter, len(chunk))
+				for i, dn := range chunk {
+					ors[i] = eq("memberOf", dn)
+				}
+				f := and(or(eq("objectClass", "group"), eq("objectClass", "groupOfNames")), or(ors...))
+				var norm []byte
+				err := r.pagedSearchRaw(ctx, r.cfg.BaseDN, ldap.ScopeWholeSubtree, f, []string{"1.1"}, st, func(e rawEntry) error {
+					norm = appendNormalizedDN(norm[:0], e.dn)
+					isGroup[string(norm)] = true
+					return nil
+				})
+				if err != nil {
+					return fmt.Errorf("finding nested groups: %w", err)
+				}
+			}
+			return nil
+		}
+	} else if slices.ContainsFunc(q.Groups, func(g GroupQuery) bool { return g.Nested }) {
 		f := or(eq("objectClass", "group"), eq("objectClass", "groupOfNames"))
 		err := r.pagedSearch(ctx, conn, r.cfg.BaseDN, ldap.ScopeWholeSubtree, f, []string{"1.1"}, st, func(e *ldap.Entry) error {
 			isGroup[NormalizeDN(e.DN)] = true
@@ -431,10 +498,15 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 			r.log.Warn("mapped group not found", "group", gq.DN)
 			continue
 		}
-		w := &walk{root: rootNorm, parent: map[string]string{rootNorm: ""}, direct: map[string]string{}, display: map[string]string{}}
+		w := &walk{root: rootNorm, parent: map[string]string{rootNorm: ""}, direct: map[string]string{}, display: map[string]string{}, order: []string{rootNorm}}
 		walks[i] = w
 		level := []string{rootNorm}
 		for depth := 0; len(level) > 0; depth++ {
+			if gq.Nested && nestedIn != nil {
+				if err := nestedIn(level, groups); err != nil {
+					return nil, err
+				}
+			}
 			var next []string
 			for _, gn := range level {
 				ge := groups[gn]
@@ -463,6 +535,7 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 							continue
 						}
 						w.parent[mn] = gn
+						w.order = append(w.order, mn)
 						next = append(next, mn)
 						continue
 					}
@@ -514,6 +587,9 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 		}
 		if u != nil {
 			res.Users[n] = u
+			if opts.fresh != nil {
+				opts.fresh[n] = u
+			}
 		}
 		return nil
 	}
@@ -539,22 +615,62 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 		}
 		if u != nil {
 			res.Users[n] = u
+			if opts.fresh != nil {
+				opts.fresh[n] = u
+			}
 		}
 		return nil
 	}
-	groupDNs := make([]string, 0, len(reachable))
-	for _, dn := range reachable {
-		groupDNs = append(groupDNs, dn)
-	}
-	slices.Sort(groupDNs)
-	seenEntries := 0
-	for chunk := range slices.Chunk(groupDNs, groupsPerFilter) {
-		ors := make([]filter, len(chunk))
-		for i, dn := range chunk {
-			ors[i] = eq("memberOf", dn)
+	// A delta takes the members it already has (changed users, the
+	// caller's view) as they are, and reads the others by DN when they are
+	// few; a full read reads every member through memberOf.
+	var unknown []string
+	if opts.delta {
+		for n := range candidates {
+			if reasons[n] != "" {
+				continue
+			}
+			if u, ok := opts.changed[n]; ok {
+				resolved[n] = true
+				if u != nil {
+					res.Users[n], opts.fresh[n] = u, u
+				}
+				continue
+			}
+			if opts.known != nil {
+				if u, ok := opts.known(n); ok {
+					resolved[n], res.Users[n] = true, u
+					continue
+				}
+			}
+			unknown = append(unknown, n)
 		}
+		slices.Sort(unknown)
+	}
+	var memberFilters []filter
+	switch {
+	case opts.delta && len(unknown) == 0:
+	case opts.delta && opts.known != nil && len(unknown) <= dnBatchMax:
+		for chunk := range slices.Chunk(unknown, groupsPerFilter) {
+			ors := make([]filter, len(chunk))
+			for i, n := range chunk {
+				ors[i] = eq("distinguishedName", candidates[n])
+			}
+			memberFilters = append(memberFilters, or(ors...))
+		}
+	default:
+		for chunk := range slices.Chunk(slices.Sorted(maps.Values(reachable)), groupsPerFilter) {
+			ors := make([]filter, len(chunk))
+			for i, dn := range chunk {
+				ors[i] = eq("memberOf", dn)
+			}
+			memberFilters = append(memberFilters, or(ors...))
+		}
+	}
+	seenEntries := 0
+	for _, f := range memberFilters {
 		before := st.Entries
-		if err := r.pagedSearchRaw(ctx, r.cfg.BaseDN, ldap.ScopeWholeSubtree, and(eq("objectClass", "user"), or(ors...)), attrs, st, collect); err != nil {
+		if err := r.pagedSearchRaw(ctx, r.cfg.BaseDN, ldap.ScopeWholeSubtree, and(eq("objectClass", "user"), f), attrs, st, collect); err != nil {
 			return nil, fmt.Errorf("reading members: %w", err)
 		}
 		seenEntries += st.Entries - before
@@ -562,7 +678,8 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 	// Servers without memberOf (e.g. OpenLDAP without the memberof overlay)
 	// answer nothing: read the members' containers inside baseDN one level
 	// deep instead.
-	if seenEntries == 0 && len(candidates) > len(reasons) {
+	if !opts.delta && seenEntries == 0 && len(candidates) > len(reasons) {
+		res.noMemberOf = true
 		parents := map[string]bool{}
 		for n, dn := range candidates {
 			if reasons[n] != "" {
@@ -604,11 +721,14 @@ func (r *Reader) read(ctx context.Context, conn asyncSearcher, q Query) (*Result
 		}
 	}
 
+	res.closures = make(map[string][]ClosureGroup, len(q.Groups))
 	for i, gq := range q.Groups {
 		w := walks[i]
 		if w == nil {
+			res.closures[gq.DN] = nil
 			continue
 		}
+		res.closures[gq.DN] = w.closure(groups)
 		g := res.Groups[gq.DN]
 		chains := map[string][]string{} // by container: members share their chain
 		chainOf := func(container string) []string {

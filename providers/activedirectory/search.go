@@ -19,6 +19,7 @@ type ReadStats struct {
 	RangeRequests int // follow-up requests for member;range=…
 	GroupsRead    int // group entries whose member attribute was read
 	MemberReads   int // base reads of members that no search returned
+	Probes        int // searches for the DC's identity (rootDSE, NTDS Settings), one entry each; in Searches and Entries
 }
 
 // asyncSearcher is the part of *ldap.Conn the reader uses for searches.

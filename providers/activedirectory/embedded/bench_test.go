@@ -62,7 +62,7 @@ func BenchmarkServerSide(b *testing.B) {
 			b.Fatal(err)
 		}
 		s.mu.RLock()
-		matched, err := s.dir.find(s.dir.baseNorm, int64(ldap.ScopeWholeSubtree), m)
+		matched, err := s.dir.find(s.dir.baseNorm, int64(ldap.ScopeWholeSubtree), m, false, false)
 		if err != nil {
 			b.Fatal(err)
 		}

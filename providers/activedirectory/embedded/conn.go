@@ -348,6 +348,7 @@ type searchRequest struct {
 	paged     bool
 	pageSize  int
 	cookie    string
+	showDel   bool // the show-deleted control (1.2.840.113556.1.4.417)
 }
 
 func decodeSearch(op *ber.Packet, controls []*ber.Packet) (*searchRequest, error) {
@@ -389,6 +390,8 @@ func decodeSearch(op *ber.Packet, controls []*ber.Packet) (*searchRequest, error
 			}
 			size, _ := v.Children[0].Value.(int64)
 			r.paged, r.pageSize, r.cookie = true, int(size), string(rawBytes(v.Children[1]))
+		case oid == showDeletedOID:
+			r.showDel = true
 		case critical:
 			return nil, &resultError{code: ldap.LDAPResultUnavailableCriticalExtension, msg: "unsupported critical control " + oid}
 		}
@@ -448,7 +451,7 @@ func (c *conn) search(msgID int64, op *ber.Packet, controls []*ber.Packet) error
 		return fail(err)
 	}
 	s.mu.RLock()
-	matched, err := s.dir.find(req.baseNorm, req.scope, m)
+	matched, err := s.dir.find(req.baseNorm, req.scope, m, req.showDel, s.opts.ShowTombstones)
 	s.mu.RUnlock()
 	if err != nil {
 		return fail(err)

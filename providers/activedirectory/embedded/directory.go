@@ -44,6 +44,7 @@ type entry struct {
 	// hiddenAttrs (x-embedded-hidden-attribute) are lower-case names of
 	// attributes clients can neither read nor match in filters.
 	hiddenAttrs []string
+	tombstone   bool // a deleted object (or CN=Deleted Objects itself): seen only with the show-deleted control
 }
 
 // Pseudo-attributes that simulate access control in LDIF fixtures; they are
@@ -139,6 +140,8 @@ type directory struct {
 	entries    []*entry
 	byNorm     map[string]*entry
 	memberOf   map[string][]*entry // normalized member DN -> groups listing it
+	hostName   string              // dnsHostName of the DC
+	deletedDN  string              // CN=Deleted Objects,<base>
 	usn        int64
 	nextRID    uint32
 	usedRIDs   map[uint32]bool
@@ -309,6 +312,7 @@ func newDirectory(in []*ldap.Entry, baseDN, domainSID string) (*directory, error
 		ordered = append(ordered, e)
 	}
 	ordered = append(ordered, d.configEntries()...)
+	ordered = append(ordered, d.deletedObjects())
 	for _, e := range ordered {
 		if err := d.insert(e); err != nil {
 			return nil, err
@@ -403,6 +407,8 @@ func (d *directory) setBase(baseDN string, given []*entry) error {
 	d.base, d.baseNorm, d.realm = baseDN, norm, strings.Join(labels, ".")
 	d.configNorm, _ = normDN("CN=Configuration," + baseDN)
 	d.schemaNorm, _ = normDN(subschemaRDN + baseDN)
+	d.hostName = "dc1." + d.realm
+	d.deletedDN = "CN=Deleted Objects," + baseDN
 	return nil
 }
 
@@ -473,7 +479,25 @@ func (d *directory) configEntries() []*entry {
 	e.set("objectClass", []string{"top", "applicationSettings", "nTDSDSA"})
 	e.set("cn", []string{"NTDS Settings"})
 	e.set("invocationId", []string{guidFor("invocationId", d.baseNorm)})
+	e.set("objectGUID", []string{guidFor("ntdsSettings", d.baseNorm)})
 	return []*entry{e}
+}
+
+// deletedObjects is the CN=Deleted Objects container. Like the tombstones
+// it holds, it is visible only to searches with the show-deleted control.
+func (d *directory) deletedObjects() *entry {
+	norm, _ := normDN(d.deletedDN)
+	e := &entry{dn: d.deletedDN, norm: norm, parent: parentNorm(norm), tombstone: true}
+	e.set("objectClass", []string{"top", "container"})
+	e.set("cn", []string{"Deleted Objects"})
+	e.set("isDeleted", []string{"TRUE"})
+	return e
+}
+
+// ntdsSettings returns the DC's NTDS Settings object.
+func (d *directory) ntdsSettings() *entry {
+	norm, _ := normDN(d.serviceDN())
+	return d.byNorm[norm]
 }
 
 func (d *directory) ridOf(sid []byte) (uint32, bool) {
@@ -695,6 +719,9 @@ func (d *directory) remove(dn string) error {
 	if err != nil {
 		return err
 	}
+	if e.tombstone {
+		return fmt.Errorf("entry %q is deleted already", dn)
+	}
 	for _, o := range d.entries {
 		if o.parent == e.norm && !o.deleted {
 			return fmt.Errorf("entry %q has children", dn)
@@ -706,8 +733,10 @@ func (d *directory) remove(dn string) error {
 	e.deleted = true
 	delete(d.byNorm, e.norm)
 	d.entries = slices.DeleteFunc(d.entries, func(x *entry) bool { return x == e })
-	d.bumpUSN() // the tombstone
+	d.entries = append(d.entries, d.tombstoneOf(e))
 	// AD removes links to a deleted object from the groups that held them.
+	// Samba 4.17 does so without moving the groups' uSNChanged (measured:
+	// see .ci/samba-dc.sh and the change-tracking tests), so neither do we.
 	for _, g := range slices.Clone(d.memberOf[e.norm]) {
 		var keep []string
 		for i, n := range g.memberNorms {
@@ -719,7 +748,108 @@ func (d *directory) remove(dn string) error {
 			return err
 		}
 		g.set("member", keep)
-		g.set("uSNChanged", []string{d.bumpUSN()})
 	}
+	return nil
+}
+
+// tombstoneOf builds the tombstone a deleted entry leaves in CN=Deleted
+// Objects: "CN=<name>\0ADEL:<guid>" with the attributes AD keeps.
+func (d *directory) tombstoneOf(e *entry) *entry {
+	guid := e.values("objectguid")
+	gs := ""
+	if len(guid) > 0 {
+		gs = guidText([]byte(guid[0]))
+	}
+	dn := "CN=" + ldap.EscapeDN(firstRDNValue(e.dn)) + "\\0ADEL:" + gs + "," + d.deletedDN
+	norm, err := normDN(dn)
+	if err != nil {
+		norm = strings.ToLower(dn)
+	}
+	t := &entry{dn: dn, norm: norm, parent: parentNorm(norm), tombstone: true}
+	for _, keep := range []string{"objectclass", "objectguid", "objectsid", "samaccountname", "usncreated"} {
+		if a := e.get(keep); a != nil {
+			t.set(a.name, a.vals)
+		}
+	}
+	t.set("isDeleted", []string{"TRUE"})
+	t.set("lastKnownParent", []string{dnOfNorm(d, e.parent)})
+	t.set("name", []string{firstRDNValue(e.dn) + "\nDEL:" + gs})
+	t.set("distinguishedName", []string{dn})
+	t.set("uSNChanged", []string{d.bumpUSN()})
+	return t
+}
+
+// dnOfNorm returns the display DN of a normalized DN when the entry exists.
+func dnOfNorm(d *directory, norm string) string {
+	if p, ok := d.byNorm[norm]; ok {
+		return p.dn
+	}
+	return norm
+}
+
+// guidText renders a binary GUID in its canonical string form.
+func guidText(g []byte) string {
+	if len(g) != 16 {
+		return ""
+	}
+	return fmt.Sprintf("%08x-%04x-%04x-%x-%x", binary.LittleEndian.Uint32(g[0:4]),
+		binary.LittleEndian.Uint16(g[4:6]), binary.LittleEndian.Uint16(g[6:8]), g[8:10], g[10:16])
+}
+
+// rename gives a leaf entry a new DN (a rename, a move or both), keeping its
+// GUID and SID. As in AD and Samba, only the entry's own uSNChanged moves:
+// the groups that list it show the new DN without being modified.
+func (d *directory) rename(dn, newDN string) error {
+	e, err := d.lookup(dn)
+	if err != nil {
+		return err
+	}
+	if e.tombstone || e.config || e.norm == d.baseNorm {
+		return fmt.Errorf("entry %q cannot be renamed", dn)
+	}
+	newNorm, err := normDN(newDN)
+	if err != nil {
+		return err
+	}
+	if _, ok := d.byNorm[newNorm]; ok {
+		return fmt.Errorf("entry %q already exists", newDN)
+	}
+	if p := parentNorm(newNorm); p != d.baseNorm {
+		if _, ok := d.byNorm[p]; !ok {
+			return fmt.Errorf("parent of %q does not exist", newDN)
+		}
+	}
+	for _, o := range d.entries {
+		if o.parent == e.norm && !o.deleted {
+			return fmt.Errorf("entry %q has children", dn)
+		}
+	}
+	old := e.norm
+	oldType, _ := firstRDN(e.dn)
+	e.dn, e.norm, e.parent = newDN, newNorm, parentNorm(newNorm)
+	delete(d.byNorm, old)
+	d.byNorm[newNorm] = e
+	typ, val := firstRDN(newDN)
+	if !strings.EqualFold(typ, oldType) {
+		e.set(oldType, nil)
+	}
+	e.set(typ, []string{val})
+	e.set("name", []string{val})
+	e.set("distinguishedName", []string{newDN})
+	if groups, ok := d.memberOf[old]; ok {
+		delete(d.memberOf, old)
+		d.memberOf[newNorm] = groups
+		for _, g := range groups {
+			vals := slices.Clone(g.values("member"))
+			for i, n := range g.memberNorms {
+				if n == old {
+					g.memberNorms[i] = newNorm
+					vals[i] = newDN
+				}
+			}
+			g.set("member", vals)
+		}
+	}
+	e.set("uSNChanged", []string{d.bumpUSN()})
 	return nil
 }

@@ -177,16 +177,20 @@ func TestMutations(t *testing.T) {
 		t.Errorf("Cid's uSNChanged did not move")
 	}
 
-	// Deleting Ann removes her from Team and bumps Team.
-	teamUSN = usnOf(t, s, groupDN("Team"))
+	// Deleting Ann removes her from Team without moving Team's uSNChanged
+	// (as Samba 4.17 does); only her tombstone gets a new USN.
+	teamUSN, high = usnOf(t, s, groupDN("Team")), s.HighestUSN()
 	if err := s.Delete(peopleDN("Ann")); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.Entry(groupDN("Team")).GetAttributeValues("member"); !cmp.Equal(got, []string{peopleDN("Ben")}) {
 		t.Errorf("Team members after deleting Ann = %v", got)
 	}
-	if usnOf(t, s, groupDN("Team")) <= teamUSN {
-		t.Errorf("Team's uSNChanged did not move when Ann was deleted")
+	if got := usnOf(t, s, groupDN("Team")); got != teamUSN {
+		t.Errorf("Team's uSNChanged moved %d -> %d when Ann was deleted", teamUSN, got)
+	}
+	if s.HighestUSN() != high+1 {
+		t.Errorf("highest USN %d -> %d, want one more for the tombstone", high, s.HighestUSN())
 	}
 
 	// A new user already named by a group gets memberOf at once.
@@ -212,6 +216,82 @@ func TestMutations(t *testing.T) {
 	for name, err := range errs {
 		if err == nil {
 			t.Errorf("%s: succeeded, want an error", name)
+		}
+	}
+}
+
+// TestTombstonesRenameIdentity covers what change tracking relies on:
+// tombstones seen only with the show-deleted control and the right to read
+// them, renames that move only the renamed entry's USN, and a DC identity
+// tests can change.
+func TestTombstonesRenameIdentity(t *testing.T) {
+	entries := []*ldap.Entry{user("Ann", nil), user("Ben", nil), group("Team", peopleDN("Ann"), peopleDN("Ben"))}
+	showDeleted := []ldap.Control{ldap.NewControlMicrosoftShowDeleted()}
+	for _, visible := range []bool{false, true} {
+		s, url := serve(t, entries, Options{ShowTombstones: visible})
+		c := dial(t, url, true)
+		annGUID := s.Entry(peopleDN("Ann")).GetRawAttributeValue("objectGUID")
+		high := s.HighestUSN()
+		if err := s.Delete(peopleDN("Ann")); err != nil {
+			t.Fatal(err)
+		}
+		search := func(base string, ctls []ldap.Control) []*ldap.Entry {
+			req := searchReq(base, ldap.ScopeWholeSubtree, "(&(isDeleted=TRUE)(uSNChanged>="+strconv.FormatInt(high+1, 10)+"))",
+				"objectGUID", "lastKnownParent", "isDeleted")
+			req.Controls = ctls
+			res, err := c.Search(req)
+			if err != nil {
+				t.Fatalf("search %s: %v", base, err)
+			}
+			return res.Entries
+		}
+		if got := search(testBase, nil); len(got) != 0 {
+			t.Errorf("without show-deleted: %d tombstones", len(got))
+		}
+		got := search(testBase, showDeleted)
+		if !visible {
+			if len(got) != 0 {
+				t.Errorf("tombstones not granted: got %d", len(got))
+			}
+			continue
+		}
+		if len(got) != 1 || !bytes.Equal(got[0].GetRawAttributeValue("objectGUID"), annGUID) ||
+			got[0].GetAttributeValue("lastKnownParent") != "OU=People,"+testBase ||
+			!strings.HasPrefix(got[0].DN, `CN=Ann\0ADEL:`) || !strings.HasSuffix(got[0].DN, ",CN=Deleted Objects,"+testBase) {
+			t.Fatalf("tombstones = %v", got)
+		}
+
+		// Rename Ben: only Ben's USN moves; Team lists the new DN.
+		teamUSN := usnOf(t, s, groupDN("Team"))
+		if err := s.Rename(peopleDN("Ben"), "CN=Benjamin,OU=Groups,"+testBase); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Entry(groupDN("Team")).GetAttributeValues("member"); !cmp.Equal(got, []string{"CN=Benjamin,OU=Groups," + testBase}) {
+			t.Errorf("Team members after the rename = %v", got)
+		}
+		if usnOf(t, s, groupDN("Team")) != teamUSN || usnOf(t, s, "CN=Benjamin,OU=Groups,"+testBase) != s.HighestUSN() {
+			t.Errorf("USNs after the rename: Team %d (was %d), Benjamin %d, highest %d", usnOf(t, s, groupDN("Team")), teamUSN,
+				usnOf(t, s, "CN=Benjamin,OU=Groups,"+testBase), s.HighestUSN())
+		}
+		if got := s.Entry("CN=Benjamin,OU=Groups," + testBase).GetAttributeValues("memberOf"); !cmp.Equal(got, []string{groupDN("Team")}) {
+			t.Errorf("memberOf after the rename = %v", got)
+		}
+
+		// Identity: rootDSE dnsHostName and the NTDS Settings invocationId.
+		id := bytes.Repeat([]byte{7}, 16)
+		if err := s.SetIdentity("dc2.corp.example.com", id); err != nil {
+			t.Fatal(err)
+		}
+		root, err := c.Search(searchReq("", ldap.ScopeBaseObject, "(objectClass=*)", "dnsHostName", "dsServiceName"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ntds, err := c.Search(searchReq(root.Entries[0].GetAttributeValue("dsServiceName"), ldap.ScopeBaseObject, "(objectClass=*)", "invocationId"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if root.Entries[0].GetAttributeValue("dnsHostName") != "dc2.corp.example.com" || !bytes.Equal(ntds.Entries[0].GetRawAttributeValue("invocationId"), id) {
+			t.Errorf("identity = %s %x", root.Entries[0].GetAttributeValue("dnsHostName"), ntds.Entries[0].GetRawAttributeValue("invocationId"))
 		}
 	}
 }

@@ -46,6 +46,15 @@
 // Server.Replace sets or clears both at runtime; Server.Entry shows the
 // directory's own view, hidden parts included.
 //
+// For change tracking it maintains uSNChanged on every change (Add, Replace,
+// Rename, Delete) and highestCommittedUSN in the rootDSE, reports
+// dnsHostName and the invocationId of its NTDS Settings object (SetIdentity
+// changes them, as a different or restored DC would), and leaves a tombstone
+// in CN=Deleted Objects for every deleted entry, returned with the
+// show-deleted control (1.2.840.113556.1.4.417) when Options.ShowTombstones
+// grants the bind account the right to read them. It does not implement
+// DirSync.
+//
 // The protocol layer is written directly on github.com/go-asn1-ber/asn1-ber
 // (requests are decoded with it, responses are encoded by hand) rather than
 // on gldap: gldap v0.1.14 cannot report the port it bound for "host:0", and

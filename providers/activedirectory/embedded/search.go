@@ -141,9 +141,14 @@ func rangeSlice(name string, vals []string, r valueRange, maxVal int) outAttr {
 
 // find returns the entries in scope that match, in directory order. It runs
 // under the read lock.
-func (d *directory) find(baseNorm string, scope int64, m matcher) ([]*entry, error) {
+//
+// Tombstones (and CN=Deleted Objects) are returned only when showDeleted
+// is set, and deleted objects only when tombstones is also set (the bind
+// account may read them); without it AD and Samba show a plain account
+// the container and nothing in it.
+func (d *directory) find(baseNorm string, scope int64, m matcher, showDeleted, tombstones bool) ([]*entry, error) {
 	if baseNorm != "" {
-		if b, ok := d.byNorm[baseNorm]; !ok || b.hidden {
+		if b, ok := d.byNorm[baseNorm]; !ok || b.hidden || b.tombstone && !showDeleted {
 			return nil, &resultError{code: ldap.LDAPResultNoSuchObject,
 				msg: "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT), data 0, best match of:\n\t'" + d.base + "'\n"}
 		}
@@ -153,6 +158,9 @@ func (d *directory) find(baseNorm string, scope int64, m matcher) ([]*entry, err
 	var out []*entry
 	for _, e := range d.entries {
 		if e.config != inConfig || e.hidden {
+			continue
+		}
+		if e.tombstone && (!showDeleted || !tombstones && e.norm != baseNorm && e.dn != d.deletedDN) {
 			continue
 		}
 		switch scope {
@@ -189,13 +197,13 @@ func (d *directory) rootDSE() *entry {
 	set("namingContexts", d.base, "CN=Configuration,"+d.base, "CN=Schema,CN=Configuration,"+d.base)
 	set("dsServiceName", d.serviceDN())
 	set("serverName", "CN=DC1,CN=Servers,CN=Default-First-Site-Name,CN=Sites,CN=Configuration,"+d.base)
-	set("dnsHostName", "dc1."+d.realm)
+	set("dnsHostName", d.hostName)
 	set("ldapServiceName", d.realm+":dc1$@"+strings.ToUpper(d.realm))
 	set("highestCommittedUSN", strconv.FormatInt(d.usn, 10))
 	set("isSynchronized", "TRUE")
 	set("isGlobalCatalogReady", "FALSE")
 	set("supportedLDAPVersion", "3")
-	set("supportedControl", pagingOID)
+	set("supportedControl", pagingOID, showDeletedOID)
 	set("supportedCapabilities", "1.2.840.113556.1.4.800")
 	set("supportedSASLMechanisms")
 	set("domainFunctionality", "4")

@@ -54,6 +54,12 @@ type Options struct {
 	// diagnostic carrying the state's sub-code. SetBindAccountState changes
 	// it while the server runs.
 	BindAccountState AccountState
+	// ShowTombstones lets the bind account read deleted objects: searches
+	// with the show-deleted control (1.2.840.113556.1.4.417) then return the
+	// tombstones Delete leaves in CN=Deleted Objects. Without it they return
+	// the container only, which is what AD and Samba show an account that
+	// was not granted List Contents and Read Property on it.
+	ShowTombstones bool
 	// Logger receives connection-level diagnostics; nil discards them.
 	Logger *slog.Logger
 }
@@ -276,13 +282,53 @@ func (s *Server) Replace(dn, attr string, values ...string) error {
 }
 
 // Delete removes a leaf entry and, as AD does, removes it from the member
-// lists of the groups that held it (bumping their uSNChanged).
+// lists of the groups that held it. As on Samba 4.17 (measured), those
+// groups' uSNChanged does not move; the deletion is visible only as the
+// tombstone it leaves in CN=Deleted Objects (see Options.ShowTombstones),
+// which gets a new uSNChanged.
 func (s *Server) Delete(dn string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.dir.remove(dn); err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
+	return nil
+}
+
+// Rename gives a leaf entry a new DN (a rename, a move to another
+// container, or both), keeping its GUID and SID. Only the entry's own
+// uSNChanged moves: the groups that list it show the new DN without being
+// modified, as in AD and Samba.
+func (s *Server) Rename(dn, newDN string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.dir.rename(dn, newDN); err != nil {
+		return fmt.Errorf("rename: %w", err)
+	}
+	return nil
+}
+
+// Identity returns the DC identity the server reports: the rootDSE's
+// dnsHostName and the invocationId (16 bytes) of its NTDS Settings object.
+func (s *Server) Identity() (dnsHostName string, invocationID []byte) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id := s.dir.ntdsSettings().values("invocationid")
+	return s.dir.hostName, []byte(id[0])
+}
+
+// SetIdentity changes the DC identity the server reports, as when another
+// domain controller answers (a new dnsHostName) or the same one was
+// restored from a backup (a new invocationId). invocationID must be 16
+// bytes.
+func (s *Server) SetIdentity(dnsHostName string, invocationID []byte) error {
+	if dnsHostName == "" || len(invocationID) != 16 {
+		return errors.New("set identity: want a host name and a 16-byte invocationId")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dir.hostName = dnsHostName
+	s.dir.ntdsSettings().set("invocationId", []string{string(invocationID)})
 	return nil
 }
 

@@ -94,7 +94,7 @@ func TestAnonymous(t *testing.T) {
 	want := map[string][]string{
 		"defaultNamingContext": {testBase},
 		"highestCommittedUSN":  {strconv.FormatInt(s.HighestUSN(), 10)},
-		"supportedControl":     {ldap.ControlTypePaging},
+		"supportedControl":     {ldap.ControlTypePaging, ldap.ControlTypeMicrosoftShowDeleted},
 		"dnsHostName":          {"dc1.corp.example.com"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -47,7 +47,10 @@ const (
 // maxRequestBytes caps one request message; larger ones end the connection.
 const maxRequestBytes = 4 << 20
 
-const pagingOID = "1.2.840.113556.1.4.319"
+const (
+	pagingOID      = "1.2.840.113556.1.4.319"
+	showDeletedOID = "1.2.840.113556.1.4.417"
+)
 
 func lenLen(n int) int {
 	switch {
