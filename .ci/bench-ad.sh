@@ -5,8 +5,9 @@
 #
 # Usage: .ci/bench-ad.sh [N]          (default N=10000)
 # Needs a running Samba DC described by dc.env (DC_ENV, default /tmp/ad/dc.env
-# or $DC_DIR/dc.env); loads N users into OU=Bench and a group CN=Bench-All
-# holding them if they are not there yet, using the DC script named by
+# or $DC_DIR/dc.env); loads N users into OU=Bench (BENCH_OU=NAME for another
+# OU, e.g. one per N) and a group CN=<OU>-All holding them if they are not
+# there yet, using the DC script named by
 # SAMBA_DC_UP (default: .ci/samba-dc.sh if present, else
 # /work/shared/reference/samba-dc-up.sh).
 set -euo pipefail
@@ -24,9 +25,11 @@ if [ -z "${SAMBA_DC_UP:-}" ]; then
 	if [ -f "$ROOT/.ci/samba-dc.sh" ]; then SAMBA_DC_UP=$ROOT/.ci/samba-dc.sh; else SAMBA_DC_UP=/work/shared/reference/samba-dc-up.sh; fi
 fi
 export LDAPTLS_CACERT=$DC_CA_CERT
-OU="OU=Bench,$DC_BASE_DN"
-GROUP="CN=Bench-All,$OU"
+OU_NAME=${BENCH_OU:-Bench}
+OU="OU=$OU_NAME,$DC_BASE_DN"
+GROUP="CN=$OU_NAME-All,$OU"
 PREFIX=benchuser
+[ "$OU_NAME" = Bench ] || PREFIX=$(echo "$OU_NAME" | tr 'A-Z' 'a-z')u # sAMAccountNames are domain-wide
 ATTRS="objectSid objectGUID userAccountControl sAMAccountName userPrincipalName accountExpires mail givenName sn"
 FILTER="(&(objectClass=user)(memberOf=$GROUP))"
 lds() { ldapsearch -LLL -o ldif-wrap=no -x -H "$DC_LDAPS_URL" -D "$DC_BIND_DN" -w "$DC_BIND_PASSWORD" "$@"; }
@@ -43,7 +46,7 @@ if [ "$have" -lt "$N" ]; then
 		echo "bench-ad: $OU holds $have of $N users; remove it or use another N" >&2
 		exit 1
 	fi
-	bash "$SAMBA_DC_UP" "$DC_DIR" bulk "$N" OU=Bench "$PREFIX"
+	bash "$SAMBA_DC_UP" "$DC_DIR" bulk "$N" "OU=$OU_NAME" "$PREFIX"
 fi
 members=$(lds -b "$GROUP" -s base '(objectClass=*)' 'member;range=0-*' 2>/dev/null | grep -ci '^member' || true)
 if [ "$members" -lt "$N" ]; then
@@ -51,15 +54,23 @@ if [ "$members" -lt "$N" ]; then
 	tmp=$(mktemp)
 	trap 'rm -f "$tmp"' EXIT
 	if ! lds -b "$GROUP" -s base '(objectClass=*)' 1.1 >/dev/null 2>&1; then
-		printf 'dn: %s\nchangetype: add\nobjectClass: group\nsAMAccountName: Bench-All\n\n' "$GROUP" >"$tmp"
+		printf 'dn: %s\nchangetype: add\nobjectClass: group\nsAMAccountName: %s-All\n\n' "$GROUP" "$OU_NAME" >"$tmp"
 		ldapmodify -x -H "$DC_LDAPS_URL" -D "$DC_BIND_DN" -w "$DC_BIND_PASSWORD" -f "$tmp" >/dev/null
 	fi
-	{
-		printf 'dn: %s\nchangetype: modify\nreplace: member\n' "$GROUP"
-		lds -b "$OU" -s one -E pr=1000/noprompt "(sAMAccountName=$PREFIX*)" 1.1 | sed -n 's/^dn: /member: /p' | head -n "$N"
-		printf -- '-\n\n'
-	} >"$tmp"
+	printf 'dn: %s\nchangetype: modify\nreplace: member\n-\n\n' "$GROUP" >"$tmp"
 	ldapmodify -x -H "$DC_LDAPS_URL" -D "$DC_BIND_DN" -w "$DC_BIND_PASSWORD" -f "$tmp" >/dev/null
+	# in modifies of 5,000 values: one modify of 100,000 is slow on Samba
+	lds -b "$OU" -s one -E pr=1000/noprompt "(sAMAccountName=$PREFIX*)" 1.1 | sed -n 's/^dn: /member: /p' | head -n "$N" |
+		split -l 5000 - "$tmp.part."
+	for part in "$tmp".part.*; do
+		{
+			printf 'dn: %s\nchangetype: modify\nadd: member\n' "$GROUP"
+			cat "$part"
+			printf -- '-\n\n'
+		} >"$tmp"
+		ldapmodify -x -H "$DC_LDAPS_URL" -D "$DC_BIND_DN" -w "$DC_BIND_PASSWORD" -f "$tmp" >/dev/null
+		rm -f "$part"
+	done
 fi
 
 # 2. Build the benchmark binary first, so compilation is not timed.
@@ -70,9 +81,10 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 
 # 3. Both readers, interleaved, 5 runs each.
 RUNS=${RUNS:-5}
-ours=() raw=() count=0
+ours=() raw=() rss=() count=0
 for i in $(seq 1 "$RUNS"); do
-	out=$(PANDASYNC_BENCH_GROUP=$GROUP "$bin" -test.run '^$' -test.bench '^BenchmarkReadSamba$' -test.benchtime 1x -test.count 1)
+	out=$(PANDASYNC_BENCH_GROUP=$GROUP /usr/bin/time -f 'maxrss %M' "$bin" -test.run '^$' -test.bench '^BenchmarkReadSamba$' -test.benchtime 1x -test.count 1 2>&1)
+	rss+=("$(echo "$out" | awk '/^maxrss/ {printf "%.0f", $2 / 1024}')")
 	ns=$(echo "$out" | awk '/^BenchmarkReadSamba/ {for (i = 1; i <= NF; i++) if ($(i+1) == "ns/op") print $i}')
 	[ -n "$ns" ] || { echo "$out" >&2; exit 1; }
 	ours+=("$(awk -v n="$ns" 'BEGIN {printf "%.3f", n / 1e9}')")
@@ -88,4 +100,5 @@ l=$(printf '%s\n' "${raw[@]}" | median)
 echo "entries: $count users in $GROUP (N=$N), attributes: $ATTRS"
 echo "pandasync Reader.Read      median of $RUNS: ${o}s   (runs: ${ours[*]})"
 echo "ldapsearch -E pr=1000      median of $RUNS: ${l}s   (runs: ${raw[*]})"
+echo "reader process max RSS (MiB; two reads, GOGC=${GOGC:-100}${GOMEMLIMIT:+ GOMEMLIMIT=$GOMEMLIMIT}): ${rss[*]}"
 awk -v o="$o" -v l="$l" 'BEGIN {printf "ratio pandasync/ldapsearch: %.2f  (bar: <= 1.25, or within +0.5 s: %s)\n", o / l, (o <= 1.25 * l || o <= l + 0.5) ? "PASS" : "FAIL"}'
