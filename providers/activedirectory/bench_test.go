@@ -187,7 +187,7 @@ func BenchmarkReadChangesSamba(b *testing.B) {
 	}
 	// A membership change in the mapped group: the group is recomputed; with
 	// the view its members are not read again, without it they are.
-	toggled := view.Users[members[0]].DN
+	toggled, isMember := view.Users[members[0]].DN, true
 	defer func() { // leave the group as it was
 		mod := ldap.NewModifyRequest(group, nil)
 		mod.Add("member", []string{toggled})
@@ -200,13 +200,13 @@ func BenchmarkReadChangesSamba(b *testing.B) {
 			var st ReadStats
 			for b.Loop() {
 				b.StopTimer()
-				round++
 				mod := ldap.NewModifyRequest(group, nil)
-				if round%2 == 0 {
-					mod.Add("member", []string{toggled})
-				} else {
+				if isMember {
 					mod.Delete("member", []string{toggled})
+				} else {
+					mod.Add("member", []string{toggled})
 				}
+				isMember = !isMember
 				if err := conn.Modify(mod); err != nil {
 					b.Fatal(err)
 				}

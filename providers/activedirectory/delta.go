@@ -35,6 +35,9 @@ import (
 //   - Constructed attributes and anything derived from them do not move
 //     uSNChanged and are refreshed by full reads only. Account expiry is
 //     derived from accountExpires and the clock; Apply re-evaluates it.
+//   - A member moved out of BaseDN, or that the bind account can no longer
+//     read, is not returned by the change search: it stays as it was until
+//     the next full read (which lists the latter as unresolved).
 
 // Change tracking methods (Config.ChangeTracking).
 const (
