@@ -287,10 +287,10 @@ func (r *Reader) fullReason(wm Watermark, id dcIdentity, q Query) string {
 // Delta.Stats counts the work, so that callers can assert it: with no
 // change it is three searches (rootDSE, the DC's NTDS Settings, the
 // changes; a fourth for tombstones when BaseDN is not a naming context) and
-// no entry beyond the two probes.
+// no entry beyond the two probes. The error is an *Error.
 func (r *Reader) ReadChanges(ctx context.Context, q Query, wm Watermark, have *Result) (*Delta, error) {
 	if err := validQuery(q); err != nil {
-		return nil, err
+		return nil, invalid(err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -301,7 +301,7 @@ func (r *Reader) ReadChanges(ctx context.Context, q Query, wm Watermark, have *R
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading directory changes: %w", err)
+		return nil, classify(fmt.Errorf("reading directory changes: %w", err))
 	}
 	return d, nil
 }

@@ -46,8 +46,9 @@
 //
 // # Errors
 //
-// Every error of New, Ping, Read, Lookup and Schema is an *Error, whose
-// Terminal method says whether retrying can help without a person acting:
+// Every error of New, Ping, Read, ReadChanges, Lookup and Schema is an
+// *Error, whose Terminal method says whether retrying can help without a
+// person acting:
 // rejected credentials and account states, insufficient access, a demand
 // for stronger authentication or encryption, and certificates that do not
 // verify are terminal; network errors, timeouts and busy servers are not.
