@@ -70,6 +70,22 @@ alive() {
 	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$2"
 }
 
+# running PID: PID is a live process, not a zombie. Unlike alive, it does not
+# look at the command line: just after "cmd &" the child may not have exec'd
+# yet, and its command line is still this script's.
+running() {
+	local state
+	state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$state" ] && [ "$state" != Z ]
+}
+
+# exited NAME PID: say how NAME ended, from the shell's record of its child.
+exited() {
+	local rc=0
+	wait "$2" 2>/dev/null || rc=$?
+	echo "kube-apiserver.sh: $1 (pid $2) exited with status $rc" >&2
+}
+
 stop() {
 	local f name pid i
 	for f in kube-apiserver etcd; do
@@ -149,7 +165,8 @@ up() {
 		--listen-peer-urls "http://127.0.0.1:$KUBE_ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$KUBE_ETCD_PEER_PORT" \
 		--initial-cluster "default=http://127.0.0.1:$KUBE_ETCD_PEER_PORT" --log-level error \
 		</dev/null >"$DIR/etcd.log" 2>&1 &
-	echo $! >"$DIR/etcd.pid"
+	local etcd_pid=$!
+	echo "$etcd_pid" >"$DIR/etcd.pid"
 
 	setsid "$KUBE_BIN_DIR/kube-apiserver" --etcd-servers="http://127.0.0.1:$KUBE_ETCD_PORT" \
 		--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$KUBE_PORT" \
@@ -158,12 +175,15 @@ up() {
 		--service-account-signing-key-file="$DIR/sa.key" --token-auth-file="$DIR/tokens.csv" \
 		--authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/24 \
 		</dev/null >"$DIR/kube-apiserver.log" 2>&1 &
-	echo $! >"$DIR/kube-apiserver.pid"
+	local apiserver_pid=$!
+	echo "$apiserver_pid" >"$DIR/kube-apiserver.pid"
 
 	local deadline=$((SECONDS + KUBE_TIMEOUT))
 	until readyz; do
-		if ! alive "$DIR/kube-apiserver.pid" "$KUBE_BIN_DIR/kube-apiserver" || ! alive "$DIR/etcd.pid" "$KUBE_BIN_DIR/etcd"; then
-			echo "kube-apiserver.sh: etcd or kube-apiserver exited; the end of their logs:" >&2
+		if ! running "$apiserver_pid" || ! running "$etcd_pid"; then
+			running "$etcd_pid" || exited etcd "$etcd_pid"
+			running "$apiserver_pid" || exited kube-apiserver "$apiserver_pid"
+			echo "kube-apiserver.sh: the end of their logs:" >&2
 			tail -n 20 "$DIR/etcd.log" "$DIR/kube-apiserver.log" >&2
 			stop
 			exit 1
