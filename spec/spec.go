@@ -215,6 +215,50 @@ type SyncPolicySpec struct {
 	Webhooks []Webhook `json:"webhooks,omitempty"`
 	// Admin configures the admin listener of `pandasync run`.
 	Admin Admin `json:"admin,omitempty"`
+	// ChangeTracking makes `pandasync run` read only what changed in AD
+	// between full reads.
+	ChangeTracking ChangeTracking `json:"changeTracking,omitempty"`
+}
+
+// The values of ChangeTracking.Method.
+const (
+	// ChangeTrackingUSN polls the directory for objects whose uSNChanged
+	// is above the last pass's watermark; read rights are enough.
+	ChangeTrackingUSN = "usn"
+	// ChangeTrackingDirSync uses the DirSync control with its
+	// object-security flag, falling back to uSNChanged where DirSync
+	// cannot serve (a baseDN that is not a naming context).
+	ChangeTrackingDirSync = "dirsync"
+	// ChangeTrackingOff reads everything on every pass.
+	ChangeTrackingOff = "off"
+)
+
+// ChangeTracking says how `pandasync run` follows changes between full
+// reads. With a method other than off, a pass runs every Every and reads
+// from AD only what changed since the previous one (and from Asset Panda
+// only the records modified since); a full read of both sides happens at
+// start-up, after a spec change, when the directory cannot serve a delta,
+// and every FullEvery. Defaults: method usn, every the schedule's every,
+// fullEvery 24h.
+type ChangeTracking struct {
+	Method    string   `json:"method,omitempty"`
+	Every     Duration `json:"every,omitempty"`
+	FullEvery Duration `json:"fullEvery,omitempty"`
+}
+
+// Enabled reports whether passes read only what changed between full
+// reads.
+func (c ChangeTracking) Enabled() bool { return c.Method != ChangeTrackingOff }
+
+// PassSchedule is when `pandasync run` runs passes: the schedule, with
+// the change tracking interval as its repeat interval when change tracking
+// is on.
+func (s SyncPolicySpec) PassSchedule() Schedule {
+	sch := s.Schedule
+	if s.ChangeTracking.Enabled() && s.ChangeTracking.Every.Duration > 0 {
+		sch.Every = s.ChangeTracking.Every
+	}
+	return sch
 }
 
 // Quarantine is the slow mode of the loop: after After failed passes in a

@@ -56,6 +56,15 @@ const (
 	// loop's slow mode after many failed passes in a row.
 	DefaultQuarantineAfter      = 10
 	DefaultQuarantineRetryEvery = 4 * time.Hour
+	// DefaultChangeTracking is the change tracking method; the poll
+	// interval defaults to the schedule's every.
+	DefaultChangeTracking = ChangeTrackingUSN
+	// DefaultFullEvery is the interval of full reads under change
+	// tracking.
+	DefaultFullEvery = 24 * time.Hour
+	// MinChangeTrackingEvery is the shortest poll interval accepted with
+	// change tracking on.
+	MinChangeTrackingEvery = 10 * time.Second
 )
 
 // The values of UserMappingSpec.OnRemove and CollectionMappingSpec.OnRemove.
@@ -155,6 +164,19 @@ func defaultRuntime(s *SyncPolicySpec) {
 		s.DegradedAfter = DefaultDegradedAfter
 	}
 	s.Quarantine.After = defaultLimit(s.Quarantine.After, DefaultQuarantineAfter)
+	ct := &s.ChangeTracking
+	if ct.Method == "" {
+		ct.Method = DefaultChangeTracking
+	}
+	if ct.Every.Duration == 0 {
+		ct.Every = s.Schedule.Every
+		if ct.Every.Duration == 0 {
+			ct.Every.Duration = DefaultEvery
+		}
+	}
+	if ct.FullEvery.Duration == 0 {
+		ct.FullEvery.Duration = DefaultFullEvery
+	}
 	if s.Quarantine.RetryEvery.Duration == 0 {
 		s.Quarantine.RetryEvery.Duration = DefaultQuarantineRetryEvery
 	}
@@ -526,6 +548,22 @@ func validateRuntime(ctx docContext, s SyncPolicySpec) {
 	}
 	if s.Quarantine.RetryEvery.Duration < MinEvery {
 		ctx.add("spec.quarantine.retryEvery", "must be at least %s, got %s", shortDuration(MinEvery), s.Quarantine.RetryEvery.Duration)
+	}
+	ct := s.ChangeTracking
+	switch ct.Method {
+	case ChangeTrackingUSN, ChangeTrackingDirSync:
+		inherited := ct.Every == s.Schedule.Every // the default; a bad schedule is reported above
+		if ct.Every.Duration < MinChangeTrackingEvery && !(inherited && s.Schedule.Every.Duration < MinEvery) {
+			ctx.add("spec.changeTracking.every", "must be at least %s, got %s", shortDuration(MinChangeTrackingEvery), ct.Every.Duration)
+		}
+		if ct.FullEvery.Duration < MinEvery {
+			ctx.add("spec.changeTracking.fullEvery", "must be at least %s, got %s", shortDuration(MinEvery), ct.FullEvery.Duration)
+		} else if ct.FullEvery.Duration < ct.Every.Duration {
+			ctx.add("spec.changeTracking.fullEvery", "must not be shorter than changeTracking.every (%s), got %s", ct.Every.Duration, ct.FullEvery.Duration)
+		}
+	case ChangeTrackingOff:
+	default:
+		ctx.add("spec.changeTracking.method", "must be %q, %q or %q, got %q", ChangeTrackingUSN, ChangeTrackingDirSync, ChangeTrackingOff, ct.Method)
 	}
 	names := map[string]int{}
 	for i, w := range s.Webhooks {

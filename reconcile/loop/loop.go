@@ -391,9 +391,11 @@ func (l *Loop) reload(st *loopState, once bool) error {
 	l.metrics.specReloads.WithLabelValues("ok").Inc()
 	l.metrics.specValid.Set(1)
 	pol := set.Policy.Spec
-	if st.set == nil || pol.Schedule.Start != st.schedule.Start || pol.Schedule.Every != st.schedule.Every {
-		st.schedule = pol.Schedule
-		st.due = pol.Schedule.Next(now)
+	// Under change tracking a pass runs every changeTracking.every.
+	sch := pol.PassSchedule()
+	if st.set == nil || sch.Start != st.schedule.Start || sch.Every != st.schedule.Every {
+		st.schedule = sch
+		st.due = sch.Next(now)
 		st.jitter = 0 // the first slot is on time; later ones are jittered
 	}
 	if st.set == nil && !once {
@@ -411,7 +413,8 @@ func (l *Loop) reload(st *loopState, once bool) error {
 	}
 	l.log.Info("spec loaded", "files", len(set.Files), "user_mappings", len(set.UserMappings),
 		"collection_mappings", len(set.CollectionMappings), "suspend", pol.Suspend,
-		"schedule_start", pol.Schedule.Start, "schedule_every", pol.Schedule.Every.Duration.String(),
+		"schedule_start", sch.Start, "schedule_every", sch.Every.Duration.String(),
+		"change_tracking", pol.ChangeTracking.Method,
 		"revision", rev.String(), "dirty", rev.Dirty)
 	l.event(Event{Kind: EventSpecLoaded})
 	return nil
