@@ -82,7 +82,40 @@ func (col *Collection) decode(obj wireObject) Record {
 // page. The read must prove it is complete (see search); otherwise it fails
 // with an *Error matching ErrIncomplete, never a shorter answer.
 func (c *Client) Records(ctx context.Context, col *Collection) ([]Record, error) {
-	return c.search(ctx, col, "read records", searchRequest{}, "")
+	return c.collect(ctx, col, "read records", searchRequest{}, "")
+}
+
+// ScanRecords reads the whole collection as Records does, handing each
+// record to fn as its page arrives instead of collecting them, so that a
+// caller keeping a compact form of the records never holds them all in
+// this form. A failed or incomplete read returns an error after fn saw
+// some records: the caller must then discard what it kept. An error from
+// fn stops the read and is returned.
+func (c *Client) ScanRecords(ctx context.Context, col *Collection, fn func(Record) error) error {
+	return c.search(ctx, col, "read records", searchRequest{}, "", fn)
+}
+
+// RecordsModifiedSince reads the records (archived included) whose
+// updated_at is at or after since, with the search's last_modified filter,
+// so that edits made in Asset Panda between two full reads can be picked
+// up by reading only them. The read must prove it is complete, as in
+// Records. The filter's key is documented; its value's shape ({gte: RFC
+// 3339}) is assumed (see wire.go).
+func (c *Client) RecordsModifiedSince(ctx context.Context, col *Collection, since time.Time) ([]Record, error) {
+	return c.collect(ctx, col, "read modified records", searchRequest{LastModified: &modifiedRange{GTE: since.UTC().Format(time.RFC3339Nano)}}, "")
+}
+
+// collect is search, collecting the records.
+func (c *Client) collect(ctx context.Context, col *Collection, op string, body searchRequest, key string) ([]Record, error) {
+	var out []Record
+	err := c.search(ctx, col, op, body, key, func(r Record) error {
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // RecordsByID reads the records with the given ids (archived included), up
@@ -92,7 +125,7 @@ func (c *Client) Records(ctx context.Context, col *Collection) ([]Record, error)
 func (c *Client) RecordsByID(ctx context.Context, col *Collection, ids []string) ([]Record, error) {
 	var out []Record
 	for batch := range slices.Chunk(ids, pageSize) {
-		recs, err := c.search(ctx, col, "read records by id", searchRequest{IDs: batch}, "")
+		recs, err := c.collect(ctx, col, "read records by id", searchRequest{IDs: batch}, "")
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +142,7 @@ func (c *Client) FindRecords(ctx context.Context, col *Collection, field, value 
 	if err != nil {
 		return nil, err
 	}
-	return c.search(ctx, col, "find records", searchRequest{FieldFilters: map[string]string{f.Key: value}}, value)
+	return c.collect(ctx, col, "find records", searchRequest{FieldFilters: map[string]string{f.Key: value}}, value)
 }
 
 // search reads every page of a search; body's view is set to include
@@ -118,11 +151,10 @@ func (c *Client) FindRecords(ctx context.Context, col *Collection, field, value 
 // last must be full, no record may arrive twice, and the records that
 // arrived must add up to the total. A whole-collection read also checks
 // the total against totals.group_totals, and not_viewable must be 0.
-func (c *Client) search(ctx context.Context, col *Collection, op string, body searchRequest, key string) ([]Record, error) {
+func (c *Client) search(ctx context.Context, col *Collection, op string, body searchRequest, key string, fn func(Record) error) error {
 	body.ViewArchived = viewArchivedAll
-	whole := body.FieldFilters == nil && body.IDs == nil
+	whole := body.FieldFilters == nil && body.IDs == nil && body.LastModified == nil
 	pc := pageCheck{what: fmt.Sprintf("collection %q", col.Name), unit: "records"}
-	var out []Record
 	offset := 0
 	id := strconv.Itoa(col.ID)
 	for {
@@ -134,33 +166,35 @@ func (c *Client) search(ctx context.Context, col *Collection, op string, body se
 			out:  &resp, idempotent: true,
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		total, known := resp.total()
 		if p := pc.total(total, known); p != nil {
-			return nil, p.err(op, key)
+			return p.err(op, key)
 		}
 		if resp.NotViewable != nil && *resp.NotViewable > 0 {
-			return nil, (&incomplete{msg: fmt.Sprintf("%s: the service hides %d records from this API client (not_viewable), so the read cannot be shown complete; grant it access to every record",
+			return (&incomplete{msg: fmt.Sprintf("%s: the service hides %d records from this API client (not_viewable), so the read cannot be shown complete; grant it access to every record",
 				pc.what, *resp.NotViewable)}).err(op, key)
 		}
 		for _, o := range resp.Objects {
 			if p := pc.id(string(o.ID)); p != nil {
-				return nil, p.err(op, key)
+				return p.err(op, key)
 			}
-			out = append(out, col.decode(o))
+			if err := fn(col.decode(o)); err != nil {
+				return err
+			}
 		}
 		c.progress(len(resp.Objects))
 		done, p := pc.page(offset, len(resp.Objects), resp.limit(pageSize))
 		if p != nil {
-			return nil, p.err(op, key)
+			return p.err(op, key)
 		}
 		if g, ok := resp.groupTotal(); ok && whole && g > total {
-			return nil, (&incomplete{retry: true, msg: fmt.Sprintf("%s: the reply says %d records match but the collection holds %d (group_totals), so the read cannot be shown complete",
+			return (&incomplete{retry: true, msg: fmt.Sprintf("%s: the reply says %d records match but the collection holds %d (group_totals), so the read cannot be shown complete",
 				pc.what, total, g)}).err(op, key)
 		}
 		if done {
-			return out, nil
+			return nil
 		}
 		offset += len(resp.Objects)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -501,4 +502,76 @@ func TestTokenExpiry(t *testing.T) {
 			t.Errorf("reauths = %d, emulator 401s = %d; want 1 and 1", st.Reauths, e.emu.Stats().Status["401"])
 		}
 	})
+}
+
+// RecordsModifiedSince returns the records written (updated, archived) at
+// or after a time, archived included, in one request when they fit a page;
+// ScanRecords hands over the same records as Records.
+func TestRecordsModifiedSince(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	e := newEnv(t, baseSeed(1500), envOpts{emu: emulator.Options{Now: clock}})
+	col := e.people(t)
+	all := e.stateRecords(t)
+	advance(time.Minute)
+	since := clock()
+	_, err := e.c.UpdateRecords(ctx(t), col, []RecordUpdate{
+		{ID: all[2].ID, Fields: map[string]string{"First Name": "Edited"}},
+		{ID: all[1400].ID, Fields: map[string]string{"Email": ""}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	advance(time.Minute)
+	if err := e.c.ArchiveRecords(ctx(t), col, []string{all[9].ID}); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := map[string]struct {
+		since time.Time
+		want  map[string]bool // id -> archived
+	}{
+		"since the first write": {since: since, want: map[string]bool{all[2].ID: false, all[1400].ID: false, all[9].ID: true}},
+		"bound is inclusive":    {since: since.Add(time.Minute), want: map[string]bool{all[9].ID: true}},
+		"nothing since":         {since: since.Add(2 * time.Minute), want: map[string]bool{}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			before := e.emu.Stats().Requests[rSearch]
+			recs, err := e.c.RecordsModifiedSince(ctx(t), col, tc.since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for _, r := range recs {
+				got[r.ID] = r.Archived
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("records modified since %s (-want +got):\n%s", tc.since, diff)
+			}
+			if n := e.emu.Stats().Requests[rSearch] - before; n != 1 {
+				t.Errorf("search requests = %d, want 1", n)
+			}
+		})
+	}
+
+	full, err := e.c.Records(ctx(t), col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scanned []Record
+	if err := e.c.ScanRecords(ctx(t), col, func(r Record) error { scanned = append(scanned, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(full, scanned); diff != "" {
+		t.Errorf("ScanRecords differs from Records (-want +got):\n%s", diff)
+	}
+	stop := errors.New("enough")
+	n := 0
+	if err := e.c.ScanRecords(ctx(t), col, func(Record) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("ScanRecords with a failing callback = %v after %d records, want the callback's error after 1", err, n)
+	}
 }

@@ -168,7 +168,18 @@ type wireOption struct {
 type searchRequest struct {
 	FieldFilters map[string]string `json:"field_filters,omitempty"`
 	IDs          []string          `json:"ids,omitempty"`
+	LastModified *modifiedRange    `json:"last_modified,omitempty"`
 	ViewArchived string            `json:"view_archived,omitempty"`
+}
+
+// modifiedRange is the search's last_modified filter on updated_at. The key
+// and its gte/lte bounds are documented [DOC]; ASSUMPTION: the bounds are
+// RFC 3339 timestamps (the docs' example shows "2023-02-01T00:00:00.000Z"),
+// both inclusive, compared with the record's updated_at, which every write
+// (create, update, archive, unarchive) moves to the time of the write.
+type modifiedRange struct {
+	GTE string `json:"gte,omitempty"`
+	LTE string `json:"lte,omitempty"`
 }
 
 // searchResponse is the v2 list envelope; v3 may say "total" instead of

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // maxBulk is the most objects one bulk create or update may carry.
@@ -205,9 +206,31 @@ func (e *Emulator) search(r *http.Request, _ string) (int, any) {
 		Search       string         `json:"search"`
 		IDs          []string       `json:"ids"`
 		ViewArchived string         `json:"view_archived"`
+		// LastModified filters on updated_at, both bounds inclusive
+		// (ASSUMPTION: RFC 3339 timestamps; see the client's wire.go).
+		LastModified *struct {
+			GTE string `json:"gte"`
+			LTE string `json:"lte"`
+		} `json:"last_modified"`
 	}
 	if err := decodeBody(r, &body); err != nil {
 		return badRequest("invalid JSON body")
+	}
+	var gte, lte time.Time
+	if lm := body.LastModified; lm != nil {
+		for _, b := range []struct {
+			name, v string
+			t       *time.Time
+		}{{"gte", lm.GTE, &gte}, {"lte", lm.LTE, &lte}} {
+			if b.v == "" {
+				continue
+			}
+			t, err := time.Parse(time.RFC3339Nano, b.v)
+			if err != nil {
+				return msg(http.StatusUnprocessableEntity, "last_modified."+b.name+" must be an RFC 3339 timestamp")
+			}
+			*b.t = t
+		}
 	}
 	offset, limit, ok, st, b := paging(r.URL.Query(), defaultLimit, maxLimit)
 	if !ok {
@@ -258,6 +281,9 @@ func (e *Emulator) search(r *http.Request, _ string) (int, any) {
 			}
 		}
 		if ids != nil && !ids[o.id] {
+			continue
+		}
+		if !gte.IsZero() && o.updatedAt.Before(gte) || !lte.IsZero() && o.updatedAt.After(lte) {
 			continue
 		}
 		match := true
