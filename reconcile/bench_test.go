@@ -160,3 +160,30 @@ func BenchmarkPlan(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPlanFrom measures planning alone from inputs already read (a
+// delta pass of pandasync run plans from its in-memory view this way):
+// desired state, diff, limits and fingerprints.
+//
+//	go test -run '^$' -bench PlanFrom -benchmem ./reconcile/
+func BenchmarkPlanFrom(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			set, dir, tgt := steadyState(n)
+			ts, err := ReadTarget(context.Background(), set, tgt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tgt.records = nil
+			runtime.GC()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				o, err := PlanFrom(context.Background(), set, dir.res, ts, dir, Options{})
+				if err != nil || o.Plan.HasChanges() {
+					b.Fatalf("plan: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -19,8 +19,7 @@ import (
 // fingerprint hashes the observed Asset Panda state a plan depends on, in a
 // canonical order, so that apply can tell whether it changed since.
 type fingerprint struct {
-	h    *hasher
-	keys []string // scratch for sorting field names
+	h *hasher
 }
 
 func (f *fingerprint) hash() *hasher {
@@ -67,30 +66,21 @@ func (h *hasher) sum() string {
 	return "sha256:" + hex.EncodeToString(h.h.Sum(nil))
 }
 
-// fields hashes a map in key order.
-func (f *fingerprint) fields(m map[string]string) {
-	h := f.hash()
-	f.keys = f.keys[:0]
-	for k := range m {
-		f.keys = append(f.keys, k)
-	}
-	slices.Sort(f.keys)
-	h.int(len(f.keys))
-	for _, k := range f.keys {
-		h.str(k)
-		h.str(m[k])
-	}
-}
-
 func (f *fingerprint) records(mapping string, st *collectionState) {
 	h := f.hash()
 	h.str("collection")
 	h.str(mapping)
 	for _, k := range sortedKeys(st.byKey) {
 		r := st.byKey[k]
-		h.str(r.ID)
-		h.bool(r.Archived)
-		f.fields(r.Fields)
+		h.str(r.id())
+		h.bool(r.archived)
+		// The fields the mapping reads, in name order: the others decide
+		// nothing.
+		h.int(len(st.order))
+		for _, i := range st.order {
+			h.str(st.fields[i])
+			h.str(st.get(r, i))
+		}
 	}
 	for _, k := range sortedKeys(st.conflicts) {
 		h.str("conflict")

@@ -104,18 +104,86 @@ func Observe(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt Target
 // makePlan is MakePlan, also returning what it read from the directory and
 // the planner.
 func makePlan(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt TargetReader, opts Options) (*Plan, *activedirectory.Result, *planner, error) {
+	if _, err := checkOptions(set, opts); err != nil {
+		return nil, nil, nil, err
+	}
+	// Read both sides at once: the directory in the background, Asset
+	// Panda here. A failed directory read cancels the Asset Panda reads.
+	q := directoryQuery(set)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type readResult struct {
+		res *activedirectory.Result
+		err error
+	}
+	read := make(chan readResult, 1)
+	go func() {
+		res, err := dir.Read(ctx, q)
+		if err != nil {
+			cancel()
+		}
+		read <- readResult{res, err}
+	}()
+	ts, targetErr := ReadTarget(ctx, set, tgt)
+	r := <-read
+	if r.err != nil {
+		return nil, nil, nil, fmt.Errorf("read active directory: %w", r.err)
+	}
+	if targetErr != nil {
+		return nil, nil, nil, fmt.Errorf("read asset panda: %w", targetErr)
+	}
+	p, pl, err := planFrom(ctx, set, r.res, ts, dir, opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return p, r.res, pl, nil
+}
+
+// DirectoryQuery is the directory read a spec set needs: every mapped
+// group and every attribute a mapping reads. PlanFrom expects a Result
+// read for it.
+func DirectoryQuery(set *spec.Set) activedirectory.Query { return directoryQuery(set) }
+
+// PlanFrom makes a plan from what was read: res is the directory read for
+// DirectoryQuery(set) (a full read, or one with deltas applied to it), ts
+// what Asset Panda holds (ReadTarget, maybe refreshed since). It plans
+// exactly as MakePlan does from the same inputs, reading nothing but, when
+// dir is not nil, the SIDs of people who left every mapped group, to tell
+// "deleted from AD" from "left the group" in their reasons. It neither
+// keeps nor changes res and ts.
+func PlanFrom(ctx context.Context, set *spec.Set, res *activedirectory.Result, ts *TargetState, dir DirectoryReader, opts Options) (*Observation, error) {
+	p, pl, err := planFrom(ctx, set, res, ts, dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Observation{Plan: p, Scopes: pl.scopes(), set: set, res: res}, nil
+}
+
+// checkOptions checks the selected mappings and the overrides.
+func checkOptions(set *spec.Set, opts Options) (map[string]bool, error) {
+	selected, err := selectMappings(set, opts.Mappings)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range opts.Overrides {
+		if !slices.Contains(Overrides(), o) {
+			return nil, fmt.Errorf("unknown override %q (have: %s)", o, strings.Join(Overrides(), ", "))
+		}
+	}
+	return selected, nil
+}
+
+func planFrom(ctx context.Context, set *spec.Set, res *activedirectory.Result, ts *TargetState, dir DirectoryReader, opts Options) (*Plan, *planner, error) {
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	selected, err := selectMappings(set, opts.Mappings)
+	selected, err := checkOptions(set, opts)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	for _, o := range opts.Overrides {
-		if !slices.Contains(Overrides(), o) {
-			return nil, nil, nil, fmt.Errorf("unknown override %q (have: %s)", o, strings.Join(Overrides(), ", "))
-		}
+	if len(ts.cols) != len(set.CollectionMappings) || (ts.roles != nil && len(ts.roles) != len(set.UserMappings)) {
+		return nil, nil, errors.New("the Asset Panda state was read for another spec")
 	}
 	p := &Plan{
 		FormatVersion: FormatVersion,
@@ -136,56 +204,23 @@ func makePlan(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt Targe
 	}
 	p.LimitsOverridden = len(p.Overrides) > 0
 
-	// Read both sides at once: the directory in the background, Asset
-	// Panda here. A failed directory read cancels the Asset Panda reads.
-	q := directoryQuery(set)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type readResult struct {
-		res *activedirectory.Result
-		err error
-	}
-	read := make(chan readResult, 1)
-	go func() {
-		res, err := dir.Read(ctx, q)
-		if err != nil {
-			cancel()
-		}
-		read <- readResult{res, err}
-	}()
-
 	pl := newPlanner(set, p, opts)
 	type observed struct {
 		m   spec.CollectionMapping
 		obs *collectionState
 	}
 	var cols []observed
-	var targetErr error
-	for _, m := range set.CollectionMappings {
-		obs, err := pl.observeCollection(ctx, tgt, m)
-		if err != nil {
-			targetErr = err
-			break
-		}
-		if obs != nil {
-			cols = append(cols, observed{m, obs})
+	for i, m := range set.CollectionMappings {
+		if st := pl.useCollection(m, ts.cols[i]); st != nil {
+			cols = append(cols, observed{m, st})
 		}
 	}
 	var users []assetpanda.User
 	var roles roleSet
 	usersRead := false
-	if targetErr == nil && len(set.UserMappings) > 0 {
-		users, roles, usersRead, targetErr = pl.observeUsers(ctx, tgt)
+	if len(set.UserMappings) > 0 {
+		users, roles, usersRead = pl.useUsers(ts)
 	}
-
-	r := <-read
-	if r.err != nil {
-		return nil, nil, nil, fmt.Errorf("read active directory: %w", r.err)
-	}
-	if targetErr != nil {
-		return nil, nil, nil, fmt.Errorf("read asset panda: %w", targetErr)
-	}
-	res := r.res
 	pl.res = res
 	pl.resolveDirectory()
 
@@ -200,12 +235,14 @@ func makePlan(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt Targe
 		fp.users(users)
 		pl.planUsers(users, roles)
 	}
-	pl.explainDeactivations(ctx, dir)
+	if dir != nil {
+		pl.explainDeactivations(ctx, dir)
+	}
 	pl.applyGuardsAndLimits()
 
 	p.Prior = Prior{
 		Spec:      specDigest(set),
-		Directory: directoryDigest(q, res),
+		Directory: directoryDigest(directoryQuery(set), res),
 		Target:    fp.sum(),
 	}
 	if p.Selected {
@@ -213,7 +250,7 @@ func makePlan(ctx context.Context, set *spec.Set, dir DirectoryReader, tgt Targe
 	}
 	p.finish()
 	p.Seal()
-	return p, res, pl, nil
+	return p, pl, nil
 }
 
 // isTerminal reports whether a provider marked err as one that retrying

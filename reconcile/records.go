@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -13,17 +12,6 @@ import (
 // statusNone marks a record the AD sync does not manage (any more):
 // pandasync leaves it alone.
 const statusNone = "None"
-
-// collectionState is what Asset Panda holds for one collection mapping.
-type collectionState struct {
-	col *assetpanda.Collection
-	// byKey indexes the managed records (key field holds a SID) by key;
-	// keys held by more than one record are in conflicts instead.
-	byKey map[string]*assetpanda.Record
-	// conflicts lists, per key held by more than one record, their ids.
-	conflicts map[string][]string
-	status    statusNames
-}
 
 // statusNames are the option names a mapping writes to its status field;
 // field is empty when the mapping has no status field.
@@ -41,58 +29,28 @@ func isSID(s string) bool {
 	return err == nil
 }
 
-// observeCollection resolves a mapping's collection and fields by name and
-// reads its records. A name that does not resolve, or a read that fails,
-// is a problem of the mapping, which then plans nothing (nil state); only
-// a terminal error (credentials, permission) is returned.
-func (pl *planner) observeCollection(ctx context.Context, tgt TargetReader, m spec.CollectionMapping) (*collectionState, error) {
+// useCollection takes what a collection mapping read: a name that did not
+// resolve, or a read that failed, is a problem of the mapping, which then
+// plans nothing (nil state).
+func (pl *planner) useCollection(m spec.CollectionMapping, tc *targetCollection) *collectionState {
 	name := m.Metadata.Name
-	fail := func(err error) (*collectionState, error) {
+	if tc.err != nil {
 		pl.unresolved[name] = true
-		if isTerminal(err) {
-			return nil, err
-		}
-		if pr, ok := notFound(name, err); ok {
+		if pr, ok := notFound(name, tc.err); ok {
 			pl.problem(pr)
 		} else {
-			pl.problem(readFailed(name, err))
+			pl.problem(readFailed(name, tc.err))
 		}
-		return nil, nil
+		return nil
 	}
-	col, err := tgt.Collection(ctx, m.Spec.Account, m.Spec.Module, m.Spec.Collection)
-	if err != nil {
-		return fail(err)
-	}
-	if ps := fieldProblems(col, m); len(ps) > 0 {
+	if ps := fieldProblems(tc.col, m); len(ps) > 0 {
 		pl.unresolved[name] = true
 		for _, p := range ps {
 			pl.problem(p)
 		}
-		return nil, nil
+		return nil
 	}
-	recs, err := tgt.Records(ctx, col)
-	if err != nil {
-		return fail(err)
-	}
-	st := &collectionState{col: col, byKey: make(map[string]*assetpanda.Record, len(recs)), conflicts: map[string][]string{}, status: statusOf(m)}
-	for i := range recs {
-		r := &recs[i]
-		k := r.Fields[m.Spec.Key.Field]
-		if !isSID(k) {
-			continue
-		}
-		if ids, dup := st.conflicts[k]; dup {
-			st.conflicts[k] = append(ids, r.ID)
-			continue
-		}
-		if first, dup := st.byKey[k]; dup {
-			st.conflicts[k] = []string{first.ID, r.ID}
-			delete(st.byKey, k)
-			continue
-		}
-		st.byKey[k] = r
-	}
-	return st, nil
+	return tc.st
 }
 
 // CheckFields verifies that every field a mapping writes exists, and that
@@ -194,12 +152,20 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 			Message: fmt.Sprintf("records %s in %q hold this key in field %q; %s", quoteAll(ids, " and "), m.Spec.Collection, keyField, noneChanged(len(ids))),
 			Fix:     "merge or delete the duplicates in Asset Panda, or clear the key of all but one"})
 	}
+	statusI := -1
+	if status.field != "" {
+		statusI = st.index[status.field]
+	}
+	fieldI := make([]int, len(m.Spec.Fields))
+	for j, f := range m.Spec.Fields {
+		fieldI[j] = st.index[f.Field]
+	}
 	for _, r := range st.byKey {
-		if status.field == "" {
+		if statusI < 0 {
 			pl.active[mapping]++
 			continue
 		}
-		if s := r.Fields[status.field]; !strings.EqualFold(s, status.inactive) && !strings.EqualFold(s, statusNone) {
+		if s := st.get(r, statusI); !strings.EqualFold(s, status.inactive) && !strings.EqualFold(s, statusNone) {
 			pl.active[mapping]++
 		}
 	}
@@ -226,8 +192,8 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 		want := func(f spec.FieldMapping) string { return attr(mb.u, f.Attribute) }
 		off, why, code := inactive(mb.u)
 		label := personLabel(mb.u)
-		rec := st.byKey[key]
-		if rec == nil {
+		rec, have := st.byKey[key]
+		if !have {
 			if off {
 				continue // a disabled member is never created
 			}
@@ -244,8 +210,7 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 				After: after, Reason: memberReason(m.Spec.Group, mb.via), ReasonCode: ReasonMember, Name: label})
 			continue
 		}
-		cur := rec.Fields
-		if status.field != "" && strings.EqualFold(cur[status.field], statusNone) {
+		if statusI >= 0 && strings.EqualFold(st.get(rec, statusI), statusNone) {
 			continue // marked as not managed by the AD sync
 		}
 		var before, after map[string]string
@@ -256,9 +221,9 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 			before[field], after[field] = was, now
 		}
 		var changed []string
-		for _, f := range m.Spec.Fields {
-			if v := want(f); cur[f.Field] != v {
-				set(f.Field, cur[f.Field], v)
+		for j, f := range m.Spec.Fields {
+			if v, was := want(f), st.get(rec, fieldI[j]); was != v {
+				set(f.Field, was, v)
 				changed = append(changed, f.Field)
 			}
 		}
@@ -266,8 +231,8 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 		if len(changed) > 0 {
 			reason, rc = "AD differs in "+strings.Join(changed, ", "), ReasonADChanged
 		}
-		if status.field != "" {
-			curStatus := cur[status.field]
+		if statusI >= 0 {
+			curStatus := st.get(rec, statusI)
 			switch {
 			case off && !strings.EqualFold(curStatus, status.inactive):
 				if m.Spec.OnRemove == spec.OnRemoveIgnore {
@@ -289,7 +254,7 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 			continue
 		}
 		pl.add(Change{Mapping: mapping, Kind: KindRecord, Action: action, Key: key, Target: target,
-			Before: before, After: after, Reason: reason, ReasonCode: rc, Name: label, ID: rec.ID})
+			Before: before, After: after, Reason: reason, ReasonCode: rc, Name: label, ID: rec.id()})
 	}
 	if missingKey > 0 {
 		pl.mappingGuards[mapping] = append(pl.mappingGuards[mapping], guard{kind: GuardIncompleteRead, takes: takeDeactivate,
@@ -320,13 +285,13 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 			continue
 		}
 		rec := st.byKey[key]
-		cur := rec.Fields[status.field]
+		cur := st.get(rec, statusI)
 		if strings.EqualFold(cur, status.inactive) || strings.EqualFold(cur, statusNone) {
 			continue
 		}
 		i := pl.add(Change{Mapping: mapping, Kind: KindRecord, Action: ActionDeactivate, Key: key, Target: target,
 			Before: map[string]string{status.field: cur}, After: map[string]string{status.field: status.inactive},
-			Reason: "no longer a member of " + m.Spec.Group, ReasonCode: ReasonLeftGroup, Name: recordLabel(rec, m), ID: rec.ID})
+			Reason: "no longer a member of " + m.Spec.Group, ReasonCode: ReasonLeftGroup, Name: recordLabel(st, rec, m), ID: rec.id()})
 		pl.gone = append(pl.gone, i)
 	}
 }
@@ -342,10 +307,10 @@ func personLabel(u *activedirectory.User) string {
 	return u.DN
 }
 
-func recordLabel(r *assetpanda.Record, m spec.CollectionMapping) string {
+func recordLabel(st *collectionState, r record, m spec.CollectionMapping) string {
 	for _, f := range m.Spec.Fields {
 		if strings.EqualFold(f.Attribute, "mail") || strings.EqualFold(f.Attribute, "userPrincipalName") {
-			if v := r.Fields[f.Field]; v != "" {
+			if v := st.field(r, f.Field); v != "" {
 				return v
 			}
 		}

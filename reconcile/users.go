@@ -29,21 +29,18 @@ func (rs roleSet) name(id int) string {
 	return "role #" + strconv.Itoa(id)
 }
 
-// observeUsers resolves every user mapping's role and reads all users. A
-// mapping whose role does not resolve is a problem and plans nothing, and
-// guards the users of its module (of every module, when the account or
-// module name itself does not resolve). read is false when no user was
-// read (no mapping resolved, or the read failed: then every user mapping
-// is a problem). Only a terminal error is returned.
-func (pl *planner) observeUsers(ctx context.Context, tgt TargetReader) (users []assetpanda.User, rs roleSet, read bool, err error) {
+// useUsers takes what the user mappings read: each mapping's role and
+// the users. A mapping whose role does not resolve is a problem and plans
+// nothing, and guards the users of its module (of every module, when the
+// account or module name itself does not resolve). read is false when no
+// user was read (no mapping resolved, or the read failed: then every user
+// mapping is a problem).
+func (pl *planner) useUsers(ts *TargetState) (users []assetpanda.User, rs roleSet, read bool) {
 	rs = roleSet{byMapping: map[string]*assetpanda.Role{}, names: map[int]string{}, modules: map[int]bool{}}
-	for _, m := range pl.set.UserMappings {
+	for i, m := range pl.set.UserMappings {
 		name := m.Metadata.Name
-		r, err := tgt.Role(ctx, m.Spec.Account, m.Spec.Module, m.Spec.Role)
+		r, err := ts.roles[i].role, ts.roles[i].err
 		if err != nil {
-			if isTerminal(err) {
-				return nil, rs, false, err
-			}
 			pl.unresolved[name] = true
 			g := guard{kind: GuardUnresolvedMapping, takes: takeDeactivate | takeRole,
 				detail: fmt.Sprintf("user mapping %q does not resolve", name),
@@ -69,21 +66,18 @@ func (pl *planner) observeUsers(ctx context.Context, tgt TargetReader) (users []
 		rs.modules[r.ModuleID] = true
 	}
 	if len(rs.byMapping) == 0 {
-		return nil, rs, false, nil
+		return nil, rs, false
 	}
-	users, err = tgt.Users(ctx)
-	if err != nil {
-		if isTerminal(err) {
-			return nil, rs, false, err
-		}
+	if !ts.usersRead {
 		for _, m := range pl.set.UserMappings {
 			if !pl.unresolved[m.Metadata.Name] {
 				pl.unresolved[m.Metadata.Name] = true
-				pl.problem(readFailed(m.Metadata.Name, err))
+				pl.problem(readFailed(m.Metadata.Name, ts.usersErr))
 			}
 		}
-		return nil, rs, false, nil
+		return nil, rs, false
 	}
+	users = ts.users
 	for _, u := range users {
 		for _, ur := range u.Roles {
 			if ur.Role != "" {
@@ -93,7 +87,7 @@ func (pl *planner) observeUsers(ctx context.Context, tgt TargetReader) (users []
 			}
 		}
 	}
-	return users, rs, true, nil
+	return users, rs, true
 }
 
 // wantedUser is a person the user mappings want in Asset Panda.
