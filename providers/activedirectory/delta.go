@@ -665,11 +665,14 @@ func (r *Reader) recompute(ctx context.Context, conn asyncSearcher, gqs []GroupQ
 // full Delta replaces res. Afterwards res is what a full read at the time
 // of d would have returned, except for Stats and for what the package
 // documentation says only a full read sees (constructed attributes;
-// deletions the account could not see as tombstones).
-func (res *Result) Apply(d *Delta) {
+// deletions the account could not see as tombstones). It reports whether
+// res changed: a delta whose users, groups and memberships are all as res
+// holds them (a user touched in an attribute the query does not read)
+// changes nothing.
+func (res *Result) Apply(d *Delta) (changed bool) {
 	if d.Full {
 		*res = *d.Result
-		return
+		return true
 	}
 	// Work in proportion to the delta, except for the expiry check below:
 	// an empty delta allocates nothing.
@@ -695,7 +698,7 @@ func (res *Result) Apply(d *Delta) {
 				delete(byGUID, u.GUID)
 			}
 			delete(res.Users, old)
-			shrunk = true
+			shrunk, changed = true, true
 		}
 		for _, t := range d.Deleted {
 			if n, ok := byGUID[t.GUID]; ok && t.GUID != "" {
@@ -706,8 +709,12 @@ func (res *Result) Apply(d *Delta) {
 			if old, ok := byGUID[u.GUID]; ok && u.GUID != "" && old != n {
 				rename(old, n)
 			}
-			if prev := res.Users[n]; prev != nil && prev.GUID != u.GUID {
+			prev := res.Users[n]
+			if prev != nil && prev.GUID != u.GUID {
 				delete(byGUID, prev.GUID)
+			}
+			if prev == nil || !prev.same(u) {
+				changed = true
 			}
 			res.Users[n] = u
 			if u.GUID != "" {
@@ -721,11 +728,21 @@ func (res *Result) Apply(d *Delta) {
 			continue
 		}
 		for _, m := range ms {
-			if _, ok := g.Via[m.DN]; !ok {
+			if via, ok := g.Via[m.DN]; !ok {
 				g.Members = insertSorted(g.Members, m.DN)
+				changed = true
+			} else if !slices.Equal(via, m.Via) {
+				changed = true
 			}
 			g.Via[m.DN] = m.Via
+			n := len(g.Unresolved)
 			g.Unresolved = slices.DeleteFunc(g.Unresolved, func(u Unresolved) bool { return NormalizeDN(u.DN) == m.DN })
+			changed = changed || len(g.Unresolved) != n
+		}
+	}
+	for gdn, g := range d.Groups {
+		if old := res.Groups[gdn]; old == nil || !old.same(g) {
+			changed = true
 		}
 	}
 	maps.Copy(res.Groups, d.Groups)
@@ -754,6 +771,7 @@ func (res *Result) Apply(d *Delta) {
 			c := *u
 			c.Expired = !c.Expired
 			res.Users[n] = &c
+			changed = true
 		}
 	}
 	if d.Watermark.USN > 0 {
@@ -765,6 +783,7 @@ func (res *Result) Apply(d *Delta) {
 			res.closures[g.DN] = g.Closure
 		}
 	}
+	return changed
 }
 
 // guidIndex returns the index of Users by GUID that Apply keeps, building
@@ -797,4 +816,23 @@ func insertSorted(s []string, v string) []string {
 		return s
 	}
 	return slices.Insert(s, i, v)
+}
+
+// same reports whether two users hold the same values.
+func (u *User) same(o *User) bool {
+	if u.DN != o.DN || u.SID != o.SID || u.GUID != o.GUID || u.SAMAccountName != o.SAMAccountName || u.UPN != o.UPN ||
+		u.Disabled != o.Disabled || u.Expired != o.Expired || !u.Expires.Equal(o.Expires) {
+		return false
+	}
+	ua, oa := u.Attrs(), o.Attrs()
+	return maps.EqualFunc(ua, oa, slices.Equal)
+}
+
+// same reports whether two results of one mapped group are equal.
+func (g *Group) same(o *Group) bool {
+	return g.DN == o.DN && g.Exists == o.Exists && slices.Equal(g.Members, o.Members) &&
+		maps.EqualFunc(g.Via, o.Via, slices.Equal) &&
+		slices.EqualFunc(g.Unresolved, o.Unresolved, func(a, b Unresolved) bool {
+			return a.DN == b.DN && a.Reason == b.Reason && slices.Equal(a.Via, b.Via)
+		})
 }

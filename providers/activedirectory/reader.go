@@ -256,7 +256,8 @@ type User struct {
 }
 
 // attrTable names the extra attributes of one read (Query.Attributes,
-// deduplicated case-insensitively) and indexes them by lower-case name.
+// deduplicated case-insensitively) and indexes them by lower-case name and
+// by the name as given, so that the usual lookup needs no lower-casing.
 type attrTable struct {
 	names []string
 	index map[string]int
@@ -272,6 +273,11 @@ func newAttrTable(attrs []string) *attrTable {
 		t.index[l] = len(t.names)
 		t.names = append(t.names, a)
 	}
+	for i, a := range t.names {
+		if _, ok := t.index[a]; !ok {
+			t.index[a] = i
+		}
+	}
 	return t
 }
 
@@ -283,7 +289,10 @@ func (u *User) Attr(name string) []string {
 	if u.table == nil {
 		return nil
 	}
-	i, ok := u.table.index[strings.ToLower(name)]
+	i, ok := u.table.index[name]
+	if !ok {
+		i, ok = u.table.index[strings.ToLower(name)]
+	}
 	if !ok || i >= len(u.vals) {
 		return nil
 	}
