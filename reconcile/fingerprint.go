@@ -176,6 +176,12 @@ func directoryDigest(q activedirectory.Query, res *activedirectory.Result) strin
 	return h.sum()
 }
 
+// SpecDigest is the digest of what a spec set asks to read and plan (the
+// Connection, the mappings, the limits and the suspend switch; not the
+// runtime settings such as the schedule), as a plan's Prior.Spec holds it.
+// pandasync run reads everything again when it changes.
+func SpecDigest(set *spec.Set) string { return specDigest(set) }
+
 // specDigest hashes the spec set (which holds references to secrets, never
 // their values).
 func specDigest(set *spec.Set) string {

@@ -377,6 +377,17 @@ func (p *Plan) computeDigest() string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
+// Reissue returns a copy of the plan under a new id, created at now, and
+// sealed: pandasync run reuses the plan of its previous pass this way when
+// nothing it depends on changed. The copy shares the lists of changes,
+// which must not be modified.
+func (p *Plan) Reissue(now time.Time) *Plan {
+	c := *p
+	c.ID, c.CreatedAt = newPlanID(), now.UTC().Truncate(time.Second)
+	c.Seal()
+	return &c
+}
+
 func newPlanID() string {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pandasync/pandasync/providers/activedirectory"
@@ -280,10 +281,14 @@ func (pl *planner) planRecords(m spec.CollectionMapping, st *collectionState) {
 		}
 		return
 	}
-	for _, key := range sortedKeys(st.byKey) {
-		if seen[key] {
-			continue
+	var left []string
+	for key := range st.byKey {
+		if !seen[key] {
+			left = append(left, key)
 		}
+	}
+	slices.Sort(left)
+	for _, key := range left {
 		rec := st.byKey[key]
 		cur := st.get(rec, statusI)
 		if strings.EqualFold(cur, status.inactive) || strings.EqualFold(cur, statusNone) {

@@ -54,7 +54,7 @@ type roleResult struct {
 // record by record (*assetpanda.Client does), so that the whole collection
 // is never held in its full form.
 type recordScanner interface {
-	ScanRecords(ctx context.Context, col *assetpanda.Collection, fn func(assetpanda.Record) error) error
+	ScanRecords(ctx context.Context, col *assetpanda.Collection, fn func(assetpanda.Record) error) (served time.Time, err error)
 }
 
 // ReadTarget reads what the spec's mappings need from Asset Panda: each
@@ -138,9 +138,11 @@ func readRecords(ctx context.Context, tgt TargetReader, col *assetpanda.Collecti
 	st := newCollectionState(col, m)
 	st.readAt = time.Now()
 	if sc, ok := tgt.(recordScanner); ok {
-		if err := sc.ScanRecords(ctx, col, func(r assetpanda.Record) error { st.add(r); return nil }); err != nil {
+		served, err := sc.ScanRecords(ctx, col, func(r assetpanda.Record) error { st.add(r); return nil })
+		if err != nil {
 			return nil, err
 		}
+		st.servedAt = served
 		return st, nil
 	}
 	recs, err := tgt.Records(ctx, col)
@@ -187,15 +189,21 @@ func (ts *TargetState) Records() int {
 type ModifiedRecordsReader interface {
 	TargetReader
 	// RecordsModifiedSince reads the records whose updated_at is at or
-	// after since, archived included, completely or not at all.
-	RecordsModifiedSince(ctx context.Context, col *assetpanda.Collection, since time.Time) ([]assetpanda.Record, error)
+	// after since, archived included, completely or not at all; served is
+	// the server's time when it answered (zero when unknown).
+	RecordsModifiedSince(ctx context.Context, col *assetpanda.Collection, since time.Time) (recs []assetpanda.Record, served time.Time, err error)
 }
 
-// ModifiedOverlap is how far before the newest updated_at seen a change
-// probe starts: the probe uses the server's own timestamps, so the clock of
-// this host does not matter, and the overlap covers records written while
-// the read that saw them was still paging.
-const ModifiedOverlap = 5 * time.Minute
+// Where a change probe starts. It goes by the server's clock: the Date of
+// the reply to the previous read's first page, less ModifiedMargin, for
+// differences between the clock of the API's front end and the one that
+// stamps updated_at. The clock of this host does not matter (a skewed host
+// misses nothing). A server that sends no Date makes it go by this host's
+// clock at the start of the previous read, less ModifiedOverlap.
+const (
+	ModifiedMargin  = time.Minute
+	ModifiedOverlap = 5 * time.Minute
+)
 
 // Refresh folds into the state the records of each collection modified in
 // Asset Panda since it was read (one search per collection while fewer
@@ -217,7 +225,7 @@ func (ts *TargetState) Refresh(ctx context.Context, set *spec.Set, tgt ModifiedR
 		m := set.CollectionMappings[i]
 		st := tc.st
 		start := time.Now()
-		recs, err := tgt.RecordsModifiedSince(ctx, tc.col, st.since())
+		recs, served, err := tgt.RecordsModifiedSince(ctx, tc.col, st.since())
 		if err != nil {
 			return changed, fmt.Errorf("collection %q: %w", m.Spec.Collection, err)
 		}
@@ -228,8 +236,8 @@ func (ts *TargetState) Refresh(ctx context.Context, set *spec.Set, tgt ModifiedR
 				return changed, fmt.Errorf("collection %q: %w", m.Spec.Collection, err)
 			}
 			tc.st, ch = fresh, true
-		} else if st.maxUpdated.IsZero() {
-			st.readAt = start // the server reports no updated_at: go by this host's clock
+		} else {
+			st.servedAt, st.readAt = served, start
 		}
 		changed = changed || ch
 	}
@@ -279,11 +287,12 @@ type collectionState struct {
 	// byID maps the id of every managed record (conflicts included) to its
 	// key; built on the first fold.
 	byID map[string]string
-	// maxUpdated is the newest updated_at seen; readAt is when the read
-	// started (by this host's clock), for servers that report none.
-	maxUpdated time.Time
-	readAt     time.Time
-	buf        []byte
+	// servedAt is the server's time when it answered the first page of
+	// the last read (full or probe); readAt is when that read started by
+	// this host's clock, for servers that send no Date.
+	servedAt time.Time
+	readAt   time.Time
+	buf      []byte
 }
 
 // record is a managed record as the planner keeps it: its id, then the
@@ -375,9 +384,6 @@ func (st *collectionState) compact(r assetpanda.Record) record {
 // add takes a record of a full read: a managed record (its key holds a
 // SID) is kept, a key held twice becomes a conflict.
 func (st *collectionState) add(r assetpanda.Record) {
-	if r.UpdatedAt.After(st.maxUpdated) {
-		st.maxUpdated = r.UpdatedAt
-	}
 	k := r.Fields[st.fields[st.key]]
 	if !isSID(k) {
 		return
@@ -397,8 +403,8 @@ func (st *collectionState) add(r assetpanda.Record) {
 
 // since is where the next change probe starts.
 func (st *collectionState) since() time.Time {
-	if !st.maxUpdated.IsZero() {
-		return st.maxUpdated.Add(-ModifiedOverlap)
+	if !st.servedAt.IsZero() {
+		return st.servedAt.Add(-ModifiedMargin)
 	}
 	return st.readAt.Add(-ModifiedOverlap)
 }
@@ -422,9 +428,6 @@ func (st *collectionState) fold(recs []assetpanda.Record) (changed, full bool) {
 		}
 	}
 	for _, r := range recs {
-		if r.UpdatedAt.After(st.maxUpdated) {
-			st.maxUpdated = r.UpdatedAt
-		}
 		k := r.Fields[st.fields[st.key]]
 		managed := isSID(k)
 		old, known := st.byID[r.ID]

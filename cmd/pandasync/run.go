@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pandasync/pandasync/providers/activedirectory"
+	"github.com/pandasync/pandasync/providers/assetpanda"
 	"github.com/pandasync/pandasync/reconcile/loop"
 	"github.com/pandasync/pandasync/reconcile/loop/ui"
 	"github.com/pandasync/pandasync/spec"
@@ -164,7 +166,7 @@ func (a *app) revision(set *spec.Set) (loop.Revision, error) {
 func (a *app) newLoop(ra runArgs, st *state, watch bool, election *electorBinding) (*loop.Loop, error) {
 	cfg := loop.Config{
 		Load:            a.loadSpec,
-		Reconciler:      &loop.Syncer{Connect: a.loopProviders},
+		Reconciler:      &loop.Syncer{Connect: a.loopProviders, StateDir: st.dir},
 		Revision:        a.revision,
 		PassTimeout:     ra.passTimeout,
 		BackoffMax:      ra.maxBackoff,
@@ -193,11 +195,25 @@ func (a *app) newLoop(ra runArgs, st *state, watch bool, election *electorBindin
 // setting) is terminal: the loop waits for a spec change or SIGHUP instead
 // of retrying.
 func (a *app) loopProviders(ctx context.Context, set *spec.Set, log *slog.Logger) (*loop.Providers, error) {
-	pass := *a // the providers log with the pass's logger
-	pass.log = log
-	dir, ap, err := pass.connect(set)
+	dcfg, derr := directoryConfig(set.Connection.Spec.Directory, a.resolver())
+	acfg, aerr := assetPandaConfig(set.Connection.Spec.AssetPanda, a.resolver())
+	if err := errors.Join(derr, aerr); err != nil {
+		return nil, loop.Terminal(fmt.Errorf("connection %q: %w", set.Connection.Metadata.Name, err))
+	}
+	// The providers log with the pass's logger.
+	dcfg.Logger = log.With("component", "activedirectory")
+	acfg.Logger = log.With("component", "assetpanda")
+	if ct := set.Policy.Spec.ChangeTracking; ct.Method == spec.ChangeTrackingDirSync {
+		dcfg.ChangeTracking = activedirectory.ChangeTrackingDirSync
+	}
+	dir, err := activedirectory.New(dcfg)
 	if err != nil {
-		return nil, loop.Terminal(err)
+		return nil, loop.Terminal(fmt.Errorf("active directory: %w", err))
+	}
+	ap, err := assetpanda.New(acfg)
+	if err != nil {
+		dir.Close()
+		return nil, loop.Terminal(fmt.Errorf("asset panda: %w", err))
 	}
 	return loop.NewProviders(dir, ap), nil
 }

@@ -91,8 +91,14 @@ func (c *Client) Records(ctx context.Context, col *Collection) ([]Record, error)
 // this form. A failed or incomplete read returns an error after fn saw
 // some records: the caller must then discard what it kept. An error from
 // fn stops the read and is returned.
-func (c *Client) ScanRecords(ctx context.Context, col *Collection, fn func(Record) error) error {
-	return c.search(ctx, col, "read records", searchRequest{}, "", fn)
+//
+// served is the server's time (its Date header) when it answered the first
+// page, zero when it sent none: every record written after it has an
+// updated_at at or after it, which is where a later RecordsModifiedSince
+// starts.
+func (c *Client) ScanRecords(ctx context.Context, col *Collection, fn func(Record) error) (served time.Time, err error) {
+	err = c.search(ctx, col, "read records", searchRequest{}, "", fn, &served)
+	return served, err
 }
 
 // RecordsModifiedSince reads the records (archived included) whose
@@ -100,9 +106,18 @@ func (c *Client) ScanRecords(ctx context.Context, col *Collection, fn func(Recor
 // so that edits made in Asset Panda between two full reads can be picked
 // up by reading only them. The read must prove it is complete, as in
 // Records. The filter's key is documented; its value's shape ({gte: RFC
-// 3339}) is assumed (see wire.go).
-func (c *Client) RecordsModifiedSince(ctx context.Context, col *Collection, since time.Time) ([]Record, error) {
-	return c.collect(ctx, col, "read modified records", searchRequest{LastModified: &modifiedRange{GTE: since.UTC().Format(time.RFC3339Nano)}}, "")
+// 3339}) is assumed (see wire.go). served is the server's time when it
+// answered the first page, as in ScanRecords.
+func (c *Client) RecordsModifiedSince(ctx context.Context, col *Collection, since time.Time) (recs []Record, served time.Time, err error) {
+	body := searchRequest{LastModified: &modifiedRange{GTE: since.UTC().Format(time.RFC3339Nano)}}
+	err = c.search(ctx, col, "read modified records", body, "", func(r Record) error {
+		recs = append(recs, r)
+		return nil
+	}, &served)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return recs, served, nil
 }
 
 // collect is search, collecting the records.
@@ -111,7 +126,7 @@ func (c *Client) collect(ctx context.Context, col *Collection, op string, body s
 	err := c.search(ctx, col, op, body, key, func(r Record) error {
 		out = append(out, r)
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +166,10 @@ func (c *Client) FindRecords(ctx context.Context, col *Collection, field, value 
 // last must be full, no record may arrive twice, and the records that
 // arrived must add up to the total. A whole-collection read also checks
 // the total against totals.group_totals, and not_viewable must be 0.
-func (c *Client) search(ctx context.Context, col *Collection, op string, body searchRequest, key string, fn func(Record) error) error {
+//
+// served, when not nil, receives the time of the server's Date header on
+// the first page (zero when it sent none or an unreadable one).
+func (c *Client) search(ctx context.Context, col *Collection, op string, body searchRequest, key string, fn func(Record) error, served *time.Time) error {
 	body.ViewArchived = viewArchivedAll
 	whole := body.FieldFilters == nil && body.IDs == nil && body.LastModified == nil
 	pc := pageCheck{what: fmt.Sprintf("collection %q", col.Name), unit: "records"}
@@ -159,14 +177,21 @@ func (c *Client) search(ctx context.Context, col *Collection, op string, body se
 	id := strconv.Itoa(col.ID)
 	for {
 		var resp searchResponse
+		var rep reply
 		q := url.Values{qOffset: {strconv.Itoa(offset)}, qLimit: {strconv.Itoa(pageSize)}}
-		err := c.do(ctx, request{
+		rq := request{
 			op: op, route: routeSearch, args: []string{id}, query: q, key: key,
 			body: body,
 			out:  &resp, idempotent: true,
-		})
-		if err != nil {
+		}
+		if served != nil && offset == 0 {
+			rq.reply = &rep
+		}
+		if err := c.do(ctx, rq); err != nil {
 			return err
+		}
+		if rq.reply != nil {
+			*served, _ = http.ParseTime(rep.header.Get("Date"))
 		}
 		total, known := resp.total()
 		if p := pc.total(total, known); p != nil {

@@ -541,9 +541,12 @@ func TestRecordsModifiedSince(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			before := e.emu.Stats().Requests[rSearch]
-			recs, err := e.c.RecordsModifiedSince(ctx(t), col, tc.since)
+			recs, served, err := e.c.RecordsModifiedSince(ctx(t), col, tc.since)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if served.IsZero() {
+				t.Error("no server time from the reply's Date header")
 			}
 			got := map[string]bool{}
 			for _, r := range recs {
@@ -563,7 +566,7 @@ func TestRecordsModifiedSince(t *testing.T) {
 		t.Fatal(err)
 	}
 	var scanned []Record
-	if err := e.c.ScanRecords(ctx(t), col, func(r Record) error { scanned = append(scanned, r); return nil }); err != nil {
+	if _, err := e.c.ScanRecords(ctx(t), col, func(r Record) error { scanned = append(scanned, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(full, scanned); diff != "" {
@@ -571,7 +574,7 @@ func TestRecordsModifiedSince(t *testing.T) {
 	}
 	stop := errors.New("enough")
 	n := 0
-	if err := e.c.ScanRecords(ctx(t), col, func(Record) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+	if _, err := e.c.ScanRecords(ctx(t), col, func(Record) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
 		t.Errorf("ScanRecords with a failing callback = %v after %d records, want the callback's error after 1", err, n)
 	}
 }

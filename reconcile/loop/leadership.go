@@ -24,6 +24,7 @@ type Leadership interface {
 // LeadershipChanged tells the loop that this replica started or stopped
 // leading. It never blocks.
 func (l *Loop) LeadershipChanged() {
+	l.leaderEpoch.Add(1)
 	select {
 	case l.nudge <- struct{}{}:
 	default:

@@ -147,6 +147,10 @@ type Loop struct {
 	// stopping is set once Run's context is done: the gate refuses every
 	// further write batch.
 	stopping atomic.Bool
+	// leaderEpoch counts LeadershipChanged calls; passEpoch is its value
+	// at the last pass (owned by the loop's goroutine).
+	leaderEpoch atomic.Uint64
+	passEpoch   uint64
 
 	mu     sync.Mutex // guards the fields below
 	status Status

@@ -159,6 +159,9 @@ func TestLoopEndToEnd(t *testing.T) {
 		`pandasync_loop_state{state="starting"}`:         "0",
 		`pandasync_loop_state{state="stopped"}`:          "0",
 		`pandasync_loop_state{state="waiting_for_spec"}`: "0",
+		// The first pass reads everything, the later ones what changed.
+		`pandasync_reads_total{read="full"}`:  "1",
+		`pandasync_reads_total{read="delta"}`: "3",
 	}
 	applied := map[string]int{}
 	for _, c := range firstPlan.Changes {
@@ -173,7 +176,7 @@ func TestLoopEndToEnd(t *testing.T) {
 		i := strings.LastIndexByte(line, ' ')
 		got[line[:i]] = line[i+1:]
 	}
-	for _, positive := range []string{"pandasync_assetpanda_requests_total", "pandasync_ldap_entries_read_total"} {
+	for _, positive := range []string{"pandasync_assetpanda_requests_total", "pandasync_ldap_entries_read_total", "pandasync_ldap_searches_total"} {
 		if n, err := strconv.ParseFloat(got[positive], 64); err != nil || n <= 0 {
 			t.Errorf("%s = %q, want a positive count", positive, got[positive])
 		}

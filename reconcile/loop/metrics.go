@@ -18,6 +18,8 @@ const (
 	MetricAPIRequests         = "pandasync_assetpanda_requests_total"
 	MetricAPIThrottled        = "pandasync_assetpanda_throttled_total"
 	MetricLDAPEntries         = "pandasync_ldap_entries_read_total"
+	MetricLDAPSearches        = "pandasync_ldap_searches_total"
+	MetricReads               = "pandasync_reads_total"
 	MetricPassDuration        = "pandasync_pass_duration_seconds"
 	MetricLastSuccess         = "pandasync_last_success_timestamp_seconds"
 	MetricConsecutiveFailures = "pandasync_consecutive_failures"
@@ -39,6 +41,8 @@ type metrics struct {
 	apiRequests         prometheus.Counter
 	apiThrottled        prometheus.Counter
 	ldapEntries         prometheus.Counter
+	ldapSearches        prometheus.Counter
+	reads               *prometheus.CounterVec
 	passDuration        prometheus.Histogram
 	lastSuccess         prometheus.Gauge
 	consecutiveFailures prometheus.Gauge
@@ -65,6 +69,10 @@ func newMetrics() *metrics {
 			Help: "Asset Panda API requests answered 429 Too Many Requests."}),
 		ldapEntries: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricLDAPEntries,
 			Help: "LDAP entries read from Active Directory."}),
+		ldapSearches: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricLDAPSearches,
+			Help: "LDAP searches sent to Active Directory."}),
+		reads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricReads,
+			Help: "Passes by how they read both sides: full (everything) or delta (what changed since the last pass)."}, []string{"read"}),
 		passDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: MetricPassDuration,
 			Help:    "Duration of reconcile passes.",
 			Buckets: []float64{0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200}}),
@@ -85,7 +93,7 @@ func newMetrics() *metrics {
 		auditErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricAuditErrors,
 			Help: "Audit log writes that failed; writes to Asset Panda stop until the log works again."}),
 	}
-	m.reg.MustRegister(m.passes, m.changes, m.changesBlocked, m.apiRequests, m.apiThrottled, m.ldapEntries,
+	m.reg.MustRegister(m.passes, m.changes, m.changesBlocked, m.apiRequests, m.apiThrottled, m.ldapEntries, m.ldapSearches, m.reads,
 		m.passDuration, m.lastSuccess, m.consecutiveFailures, m.specReloads, m.specValid, m.specInfo, m.state,
 		m.notifications, m.auditErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -96,6 +104,9 @@ func newMetrics() *metrics {
 	}
 	for _, r := range []string{"ok", "invalid"} {
 		m.specReloads.WithLabelValues(r)
+	}
+	for _, r := range []string{"full", "delta"} {
+		m.reads.WithLabelValues(r)
 	}
 	m.setState(StateStarting)
 	return m
@@ -111,7 +122,13 @@ func (m *metrics) pass(r *PassReport, res Result, end time.Time) {
 	m.apiRequests.Add(float64(res.Stats.APIRequests))
 	m.apiThrottled.Add(float64(res.Stats.APIThrottled))
 	m.ldapEntries.Add(float64(res.Stats.LDAPEntries))
+	m.ldapSearches.Add(float64(res.Stats.LDAPSearches))
 	if res.Plan != nil {
+		if res.Stats.Read.Full {
+			m.reads.WithLabelValues("full").Inc()
+		} else {
+			m.reads.WithLabelValues("delta").Inc()
+		}
 		for _, b := range res.Plan.Blocked {
 			m.changesBlocked.WithLabelValues(b.Mapping, b.Limit).Inc()
 		}

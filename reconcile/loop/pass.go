@@ -47,6 +47,11 @@ func (l *Loop) pass(ctx context.Context, st *loopState, reason string, once bool
 	obs := &passObserver{l: l, rep: rep, log: log, rev: rev, applied: map[string]reconcile.Summary{}, failed: map[string]int{}}
 	req := Request{ID: rep.ID, Reason: reason, Set: st.set, Revision: rev, Log: log,
 		Apply: reconcile.ApplyOptions{Observer: obs, Gate: l.gate}}
+	if e := l.leaderEpoch.Load(); e != l.passEpoch {
+		// Another replica may have led, and written, since this one's
+		// last pass: what it remembers of both sides may be behind.
+		req.FullRead, l.passEpoch = "the leadership of this replica changed since its last pass", e
+	}
 	res, err := l.reconcile(ctx, req)
 	end := l.clock.Now()
 	rep.FinishedAt = end
@@ -193,6 +198,8 @@ func (l *Loop) fill(rep *PassReport, res Result, obs *passObserver) {
 	if p := res.Plan; p != nil {
 		sum := p.Summary
 		rep.Summary = &sum
+		read := res.Stats.Read
+		rep.Read = &read
 		rep.Counts.Blocked = len(p.Blocked)
 		rep.Counts.Problems = len(p.Errors)
 		rep.Blocked = bounded(p.Blocked)
@@ -345,6 +352,14 @@ func (l *Loop) logPass(log *slog.Logger, rep *PassReport, res Result, st *loopSt
 	}
 	c := rep.Counts
 	attrs = append(attrs, "applied", c.Applied, "failed", c.Failed, "not_attempted", c.NotAttempted, "blocked", c.Blocked, "problems", c.Problems)
+	if r := rep.Read; r != nil {
+		if r.Full {
+			attrs = append(attrs, "read", "full", "read_reason", r.Reason)
+		} else {
+			attrs = append(attrs, "read", "delta", "replanned", r.Replanned)
+		}
+		attrs = append(attrs, "ldap_searches", r.LDAPSearches, "ldap_entries", r.LDAPEntries, "api_requests", r.APIRequests)
+	}
 	if rep.Outcome != OutcomeStopped && !rep.Outcome.Green() {
 		attrs = append(attrs, "consecutive_failures", st.failures)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/pandasync/pandasync/providers/activedirectory"
@@ -34,6 +35,11 @@ type Request struct {
 	// audit trail and the per-change log lines; the gate stops writes
 	// between batches when the loop is stopping.
 	Apply reconcile.ApplyOptions
+	// FullRead, when not empty, says why this pass must read everything
+	// rather than what changed since the last one: this replica's
+	// leadership changed since its previous pass, so another replica may
+	// have written in between.
+	FullRead string
 }
 
 // Result is what a pass did. The loop derives the pass's Outcome from it
@@ -54,8 +60,30 @@ type Result struct {
 // Stats count the traffic of one pass.
 type Stats struct {
 	LDAPEntries  int // LDAP entries read
+	LDAPSearches int // LDAP searches sent
 	APIRequests  int // HTTP requests sent to Asset Panda
 	APIThrottled int // of which answered 429 Too Many Requests
+	// Read says how the pass read both sides: a full read or only what
+	// changed; zero when the pass read nothing.
+	Read ReadReport
+}
+
+// ReadReport says how a pass read Active Directory and Asset Panda.
+type ReadReport struct {
+	// Full is set when the pass read everything; Reason says why (no view
+	// in memory, the spec changed, the periodic full read, what the
+	// directory said, change tracking off).
+	Full   bool   `json:"full"`
+	Reason string `json:"reason,omitempty"`
+	// Replanned is false when nothing the plan depends on changed since
+	// the previous pass, which then reused that pass's plan.
+	Replanned bool `json:"replanned"`
+	// LDAPSearches and LDAPEntries count the directory's work, the
+	// identity probes of change tracking (two entries) included;
+	// APIRequests the requests sent to Asset Panda.
+	LDAPSearches int `json:"ldap_searches"`
+	LDAPEntries  int `json:"ldap_entries"`
+	APIRequests  int `json:"api_requests"`
 }
 
 // Reconciler does the work of one pass. The loop owns everything around
@@ -164,17 +192,48 @@ func NewProviders(dir *activedirectory.Reader, ap *assetpanda.Client) *Providers
 // Syncer is the Reconciler behind pandasync run: connect to both sides,
 // plan, apply what the plan allows (nothing while the SyncPolicy suspends
 // writes).
+//
+// With change tracking (the SyncPolicy's changeTracking.method, usn by
+// default) it keeps a view between passes: the directory as the last read
+// left it with its watermark, and what Asset Panda held. A pass then reads
+// from AD only what changed since the watermark and folds it into the
+// view, and from Asset Panda only the records modified since (one search
+// per collection), and plans from the view exactly as a full read would; a
+// pass in which nothing changed reuses the previous plan. Everything is
+// read again at the first pass (the process has no view: a delta needs
+// it), after a spec change, every changeTracking.fullEvery, when the
+// directory cannot serve a delta (another DC, a restore, a refused cookie,
+// a watermark ahead of the DC), after a failed pass that may have left the
+// view behind, and when the leadership of this replica changed. A full
+// read never deletes anything for want of a watermark: it plans from the
+// complete read with the usual guards. The watermark is kept in the state
+// directory (WatermarkFile) for what it tells an admin; a restart reads
+// everything regardless.
 type Syncer struct {
 	// Connect builds the providers for one pass; log carries the pass id
 	// for the providers' own logs. Mark errors that retrying cannot fix
 	// (such as a missing secret) with Terminal. Required.
 	Connect func(ctx context.Context, set *spec.Set, log *slog.Logger) (*Providers, error)
-	// Now stamps plans; nil means time.Now.
+	// Now stamps plans and times the full reads; nil means time.Now.
 	Now func() time.Time
+	// StateDir, when set, is where the directory watermark is kept.
+	StateDir string
+
+	mu   sync.Mutex // passes never overlap; this guards against misuse
+	view *view
+}
+
+func (s *Syncer) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // Reconcile runs one pass.
 func (s *Syncer) Reconcile(ctx context.Context, req Request) (res Result, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	prov, err := s.Connect(ctx, req.Set, req.Log)
 	if err != nil {
 		return res, fmt.Errorf("connect: %w", err)
@@ -185,21 +244,25 @@ func (s *Syncer) Reconcile(ctx context.Context, req Request) (res Result, err er
 	if prov.Close != nil {
 		defer prov.Close()
 	}
+	var before TargetStats
 	if prov.Stats != nil {
-		before := prov.Stats()
-		defer func() {
+		before = prov.Stats()
+	}
+	defer func() {
+		if prov.Stats != nil {
 			after := prov.Stats()
 			res.Stats.APIRequests = max(after.Requests-before.Requests, 0)
 			res.Stats.APIThrottled = max(after.Throttled-before.Throttled, 0)
-		}()
-	}
-	dir := &countingDirectory{DirectoryReader: prov.Directory, stats: &res.Stats}
-	o, err := reconcile.Observe(ctx, req.Set, dir, prov.Target, reconcile.Options{Now: s.Now})
+		}
+		r := &res.Stats.Read
+		r.LDAPSearches, r.LDAPEntries, r.APIRequests = res.Stats.LDAPSearches, res.Stats.LDAPEntries, res.Stats.APIRequests
+	}()
+	o, err := s.observe(ctx, req, prov, &res.Stats)
 	if err != nil {
 		return res, fmt.Errorf("plan: %w", err)
 	}
-	p := o.Plan
-	res.Scopes = o.Scopes
+	p := o.plan
+	res.Scopes = o.scopes
 	p.Prior.Revision, p.Prior.Dirty = req.Revision.String(), req.Revision.Dirty
 	p.Seal() // the revision is part of the plan's content
 	res.Plan = p
@@ -208,13 +271,14 @@ func (s *Syncer) Reconcile(ctx context.Context, req Request) (res Result, err er
 	}
 	applied, err := reconcile.ApplyWith(ctx, p, req.Set, prov.Target, req.Apply)
 	res.Applied = applied
+	s.afterApply(applied, err)
 	if err != nil {
 		return res, fmt.Errorf("apply: %w", err)
 	}
 	return res, nil
 }
 
-// countingDirectory counts the entries the directory reads return.
+// countingDirectory counts the entries and searches of the directory reads.
 type countingDirectory struct {
 	reconcile.DirectoryReader
 	stats *Stats
@@ -224,6 +288,14 @@ func (c *countingDirectory) Read(ctx context.Context, q activedirectory.Query) (
 	res, err := c.DirectoryReader.Read(ctx, q)
 	if res != nil {
 		c.stats.LDAPEntries += res.Stats.Entries
+		c.stats.LDAPSearches += res.Stats.Searches
 	}
 	return res, err
+}
+
+func (c *countingDirectory) Lookup(ctx context.Context, sids []string, attrs []string) (map[string]*activedirectory.User, error) {
+	found, err := c.DirectoryReader.Lookup(ctx, sids, attrs)
+	c.stats.LDAPSearches += (len(sids) + 99) / 100
+	c.stats.LDAPEntries += len(found)
+	return found, err
 }

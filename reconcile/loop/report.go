@@ -121,6 +121,9 @@ type PassReport struct {
 	// Mappings describes each mapping as the pass saw it and what the pass
 	// did to it, with complete counts; empty when no plan was made.
 	Mappings []MappingReport `json:"mappings,omitempty"`
+	// Read says whether the pass read everything or only what changed
+	// since the previous one, and why; nil when no plan was made.
+	Read *ReadReport `json:"read,omitempty"`
 
 	// Plan is the pass's plan, for `run -once`; never stored.
 	Plan *reconcile.Plan `json:"-"`

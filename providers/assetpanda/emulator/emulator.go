@@ -405,6 +405,9 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, pattern stri
 	}
 	ctx := context.WithValue(r.Context(), ctxPageFault, pageFault)
 	status, body := h(r.WithContext(ctx), client)
+	// The reply's Date comes from the emulator's clock, which also stamps
+	// updated_at: clients take it as the server's time.
+	w.Header().Set("Date", e.now().UTC().Format(http.TimeFormat))
 	e.mu.Unlock()
 
 	if slow > 0 {
