@@ -400,14 +400,7 @@ func attr(u *activedirectory.User, name string) string {
 	case "distinguishedname", "dn":
 		return u.DN
 	}
-	vs := u.Attr(name)
-	switch len(vs) {
-	case 0:
-		return ""
-	case 1:
-		return strings.TrimSpace(vs[0])
-	}
-	return strings.TrimSpace(strings.Join(vs, ", "))
+	return strings.TrimSpace(u.AttrText(name, ", "))
 }
 
 // inactive reports whether AD says the account must not be active, and why.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -490,19 +491,26 @@ func (d *userDecoder) decode(e rawEntry) (*User, error) {
 		table: d.table,
 	}
 	if len(d.vals) > 0 {
+		// Later duplicates of an attribute win, as in toUser.
 		n := 0
-		for _, v := range d.vals {
+		for i, v := range d.vals {
+			if slices.ContainsFunc(d.vals[i+1:], func(w valRef) bool { return w.idx == v.idx }) {
+				continue
+			}
 			n += v.to - v.from
 		}
-		u.vals = make([][]string, len(d.table.names))
-		all := make([]string, 0, n) // every value of the user, in one array
-		for _, v := range d.vals {
-			start := len(all)
-			for i := v.from; i < v.to; i++ {
-				all = append(all, str(i))
+		u.text = text
+		u.vals = make([]valSpan, 0, n)
+		for i, v := range d.vals {
+			if slices.ContainsFunc(d.vals[i+1:], func(w valRef) bool { return w.idx == v.idx }) {
+				continue
 			}
-			u.vals[v.idx] = all[start:len(all):len(all)] // later duplicates win, as in toUser
+			for j := v.from; j < v.to; j++ {
+				sp := d.spans[j]
+				u.vals = append(u.vals, valSpan{attr: uint16(v.idx), start: uint32(sp.start), end: uint32(sp.end)})
+			}
 		}
+		slices.SortStableFunc(u.vals, func(a, b valSpan) int { return int(a.attr) - int(b.attr) })
 	}
 	return u, nil
 }

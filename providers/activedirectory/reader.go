@@ -248,11 +248,42 @@ type User struct {
 	Expired        bool      // accountExpires in the past (0 and 0x7FFFFFFFFFFFFFFF = never)
 	Expires        time.Time // accountExpires; zero means never
 
-	// The requested attributes, aligned with table.names; a nil slice is
-	// an absent attribute. One table serves every user of a read, so a
-	// user costs a slice per attribute, not a map.
+	// The requested attributes' values, as spans of text (which also
+	// holds the strings above), ordered by their attribute's index in
+	// table. One table serves every user of a read, so a user costs a few
+	// bytes per value, not a map or a slice per attribute.
 	table *attrTable
-	vals  [][]string
+	text  string
+	vals  []valSpan
+}
+
+// valSpan is one value of a requested attribute: the attribute's index in
+// the user's table and where the value lies in the user's text.
+type valSpan struct {
+	attr       uint16
+	start, end uint32
+}
+
+// values returns the spans of attribute i.
+func (u *User) values(i int) []valSpan {
+	lo, _ := slices.BinarySearchFunc(u.vals, i, func(v valSpan, i int) int { return int(v.attr) - i })
+	hi := lo
+	for hi < len(u.vals) && int(u.vals[hi].attr) == i {
+		hi++
+	}
+	return u.vals[lo:hi]
+}
+
+// attrIndex is the index of a requested attribute in the user's table.
+func (u *User) attrIndex(name string) (int, bool) {
+	if u.table == nil {
+		return 0, false
+	}
+	i, ok := u.table.index[name]
+	if !ok {
+		i, ok = u.table.index[strings.ToLower(name)]
+	}
+	return i, ok
 }
 
 // attrTable names the extra attributes of one read (Query.Attributes,
@@ -286,17 +317,44 @@ func newAttrTable(attrs []string) *attrTable {
 // binary values base64. It returns nil for an attribute the user lacks or
 // the read did not request.
 func (u *User) Attr(name string) []string {
-	if u.table == nil {
-		return nil
-	}
-	i, ok := u.table.index[name]
+	i, ok := u.attrIndex(name)
 	if !ok {
-		i, ok = u.table.index[strings.ToLower(name)]
-	}
-	if !ok || i >= len(u.vals) {
 		return nil
 	}
-	return u.vals[i]
+	vs := u.values(i)
+	if len(vs) == 0 {
+		return nil
+	}
+	out := make([]string, len(vs))
+	for j, v := range vs {
+		out[j] = u.text[v.start:v.end]
+	}
+	return out
+}
+
+// AttrText returns the values of a requested attribute as one string,
+// joined with sep when there are several, "" when there is none. A single
+// value costs no allocation, so it suits hot paths.
+func (u *User) AttrText(name, sep string) string {
+	i, ok := u.attrIndex(name)
+	if !ok {
+		return ""
+	}
+	vs := u.values(i)
+	switch len(vs) {
+	case 0:
+		return ""
+	case 1:
+		return u.text[vs[0].start:vs[0].end]
+	}
+	var b strings.Builder
+	for j, v := range vs {
+		if j > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(u.text[v.start:v.end])
+	}
+	return b.String()
 }
 
 // RangeAttrs calls fn for each requested attribute the user has, in the
@@ -305,10 +363,15 @@ func (u *User) RangeAttrs(fn func(name string, values []string)) {
 	if u.table == nil {
 		return
 	}
-	for i, v := range u.vals {
-		if v != nil {
-			fn(u.table.names[i], v)
+	for i := 0; i < len(u.vals); {
+		a := int(u.vals[i].attr)
+		vs := u.values(a)
+		out := make([]string, len(vs))
+		for j, v := range vs {
+			out[j] = u.text[v.start:v.end]
 		}
+		fn(u.table.names[a], out)
+		i += len(vs)
 	}
 }
 
@@ -317,11 +380,23 @@ func (u *User) RangeAttrs(fn func(name string, values []string)) {
 func (u User) WithAttrs(attrs map[string][]string) *User {
 	names := slices.Sorted(maps.Keys(attrs))
 	u.table = newAttrTable(names)
-	u.vals = make([][]string, len(u.table.names))
-	for i, n := range u.table.names {
-		u.vals[i] = attrs[n]
-	}
+	u.setValues(func(i int) []string { return attrs[u.table.names[i]] })
 	return &u
+}
+
+// setValues stores the values of each table attribute (nil: absent) in
+// the user's text and spans.
+func (u *User) setValues(values func(i int) []string) {
+	var b []byte
+	u.vals = nil
+	for i := range u.table.names {
+		for _, v := range values(i) {
+			start := len(b)
+			b = append(b, v...)
+			u.vals = append(u.vals, valSpan{attr: uint16(i), start: uint32(start), end: uint32(len(b))})
+		}
+	}
+	u.text = string(b)
 }
 
 // Attrs returns the requested attributes the user has, keyed by the name
@@ -381,11 +456,16 @@ func (r *Reader) Read(ctx context.Context, q Query) (*Result, error) {
 
 // walk is the breadth-first expansion of one mapped group.
 type walk struct {
-	root    string            // normalized DN of the mapped group
-	parent  map[string]string // group norm -> parent group norm ("" for root)
-	direct  map[string]string // candidate member norm -> norm of the group directly containing it (first in BFS)
-	display map[string]string // candidate member norm -> display DN
-	order   []string          // groups in visiting order, the root first
+	root   string            // normalized DN of the mapped group
+	parent map[string]string // group norm -> parent group norm ("" for root)
+	direct map[string]string // candidate member norm -> norm of the group directly containing it (first in BFS)
+	order  []string          // groups in visiting order, the root first
+}
+
+// candidate is a member a read may resolve to a user.
+type candidate struct {
+	norm string // normalized DN
+	dn   string // as the group lists it
 }
 
 // readOpts tailor read to the recomputation of some mapped groups in a
@@ -495,7 +575,9 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 	reasons := map[string]UnresolvedReason{}
 	walks := make([]*walk, len(q.Groups))
 	reachable := map[string]string{} // group norm -> display DN, for the user search
-	candidates := map[string]string{}
+	// candidates maps a candidate member's normalized DN to itself (the
+	// one string every map of the read shares for it) and its display DN.
+	candidates := map[string]candidate{}
 	for i, gq := range q.Groups {
 		rootNorm := NormalizeDN(gq.DN)
 		g, err := load(gq.DN, rootNorm)
@@ -507,7 +589,7 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 			r.log.Warn("mapped group not found", "group", gq.DN)
 			continue
 		}
-		w := &walk{root: rootNorm, parent: map[string]string{rootNorm: ""}, direct: map[string]string{}, display: map[string]string{}, order: []string{rootNorm}}
+		w := &walk{root: rootNorm, parent: map[string]string{rootNorm: ""}, direct: map[string]string{}, order: []string{rootNorm}}
 		walks[i] = w
 		level := []string{rootNorm}
 		for depth := 0; len(level) > 0; depth++ {
@@ -537,8 +619,7 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 							// members are unknown, so it is an unreadable member.
 							if _, ok := w.direct[mn]; !ok {
 								w.direct[mn] = gn
-								w.display[mn] = ge.members[k]
-								candidates[mn] = ge.members[k]
+								candidates[mn] = candidate{norm: mn, dn: ge.members[k]}
 							}
 							reasons[mn] = UnresolvedUnreadable
 							continue
@@ -550,8 +631,7 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 					}
 					if _, ok := w.direct[mn]; !ok {
 						w.direct[mn] = gn
-						w.display[mn] = ge.members[k]
-						candidates[mn] = ge.members[k]
+						candidates[mn] = candidate{norm: mn, dn: ge.members[k]}
 					}
 				}
 			}
@@ -570,31 +650,37 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 			reasons[n] = UnresolvedOutsideBase
 		}
 	}
-	resolved := map[string]bool{} // candidates the directory returned (users or not)
+	// A candidate the directory returned is resolved: a user (in
+	// res.Users) or another readable entry (in others), so that no map
+	// of every candidate is needed for it.
+	others := map[string]bool{}
+	resolved := func(n string) bool { return res.Users[n] != nil || others[n] }
 	// take records a returned candidate: a user account (objectClass user,
 	// not computer) becomes a User, another readable entry is ignored. An
 	// entry whose objectClass is unknown (the search did not ask for it or
 	// the bind account cannot read it) counts as a user only when the
 	// search filtered on objectClass=user; otherwise it stays unresolved.
 	take := func(e *ldap.Entry, filteredUsers bool) error {
-		n := NormalizeDN(e.DN)
-		if _, ok := candidates[n]; !ok || resolved[n] || reasons[n] != "" {
+		c, ok := candidates[NormalizeDN(e.DN)]
+		if !ok || resolved(c.norm) || reasons[c.norm] != "" {
 			return nil
 		}
+		n := c.norm
 		classes := e.GetEqualFoldAttributeValues("objectClass")
 		switch {
 		case len(classes) == 0 && !filteredUsers:
 			return nil
 		case len(classes) > 0 && (!hasFold(classes, "user") || hasFold(classes, "computer")):
-			resolved[n] = true // readable, not a user account
+			others[n] = true // readable, not a user account
 			return nil
 		}
-		resolved[n] = true
 		u, err := r.toUser(e, table)
 		if err != nil {
 			return err
 		}
-		if u != nil {
+		if u == nil {
+			others[n] = true // a computer account
+		} else {
 			res.Users[n] = u
 			if opts.fresh != nil {
 				opts.fresh[n] = u
@@ -608,21 +694,24 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 	var norm []byte
 	collect := func(e rawEntry) error {
 		norm = appendNormalizedDN(norm[:0], e.dn)
-		if _, ok := candidates[string(norm)]; !ok || resolved[string(norm)] || reasons[string(norm)] != "" {
+		c, ok := candidates[string(norm)]
+		if !ok || resolved(c.norm) || reasons[c.norm] != "" {
 			return nil
 		}
-		n := string(norm)
-		resolved[n] = true
+		n := c.norm
 		if has, user, computer, err := rawClasses(e); err != nil {
 			return err
 		} else if has && (!user || computer) {
-			return nil // readable, not a user account
+			others[n] = true // readable, not a user account
+			return nil
 		}
 		u, err := dec.decode(e)
 		if err != nil {
 			return err
 		}
-		if u != nil {
+		if u == nil {
+			others[n] = true // a computer account
+		} else {
 			res.Users[n] = u
 			if opts.fresh != nil {
 				opts.fresh[n] = u
@@ -640,15 +729,16 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 				continue
 			}
 			if u, ok := opts.changed[n]; ok {
-				resolved[n] = true
 				if u != nil {
 					res.Users[n], opts.fresh[n] = u, u
+				} else {
+					others[n] = true
 				}
 				continue
 			}
 			if opts.known != nil {
-				if u, ok := opts.known(n); ok {
-					resolved[n], res.Users[n] = true, u
+				if u, ok := opts.known(n); ok && u != nil {
+					res.Users[n] = u
 					continue
 				}
 			}
@@ -663,7 +753,7 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 		for chunk := range slices.Chunk(unknown, groupsPerFilter) {
 			ors := make([]filter, len(chunk))
 			for i, n := range chunk {
-				ors[i] = eq("distinguishedName", candidates[n])
+				ors[i] = eq("distinguishedName", candidates[n].dn)
 			}
 			memberFilters = append(memberFilters, or(ors...))
 		}
@@ -690,7 +780,8 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 	if !opts.delta && seenEntries == 0 && len(candidates) > len(reasons) {
 		res.noMemberOf = true
 		parents := map[string]bool{}
-		for n, dn := range candidates {
+		for n, c := range candidates {
+			dn := c.dn
 			if reasons[n] != "" {
 				continue
 			}
@@ -712,20 +803,20 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 	// readable entry that is not a user is ignored, and nothing at all (no
 	// entry, or one without even objectClass) is an unreadable member.
 	for _, n := range slices.Sorted(maps.Keys(candidates)) {
-		if resolved[n] || reasons[n] != "" {
+		if resolved(n) || reasons[n] != "" {
 			continue
 		}
 		st.MemberReads++
-		e, err := r.baseRead(ctx, conn, candidates[n], withClass, st)
+		e, err := r.baseRead(ctx, conn, candidates[n].dn, withClass, st)
 		if err != nil {
-			return nil, fmt.Errorf("reading member %s: %w", candidates[n], err)
+			return nil, fmt.Errorf("reading member %s: %w", candidates[n].dn, err)
 		}
 		if e != nil {
 			if err := take(e, false); err != nil {
 				return nil, err
 			}
 		}
-		if !resolved[n] {
+		if !resolved(n) {
 			reasons[n] = UnresolvedUnreadable
 		}
 	}
@@ -759,7 +850,7 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 				continue
 			}
 			if reason := reasons[mn]; reason != "" {
-				g.Unresolved = append(g.Unresolved, Unresolved{DN: w.display[mn], Reason: reason, Via: chainOf(container)})
+				g.Unresolved = append(g.Unresolved, Unresolved{DN: candidates[mn].dn, Reason: reason, Via: chainOf(container)})
 			}
 		}
 		slices.Sort(g.Members)
@@ -800,6 +891,7 @@ func parentDN(dn string) (string, bool) {
 // toUser converts an entry to a User. Computer accounts return nil.
 func (r *Reader) toUser(e *ldap.Entry, table *attrTable) (*User, error) {
 	u := &User{DN: e.DN, table: table}
+	var byAttr [][]string
 	for _, a := range e.Attributes {
 		name := strings.ToLower(a.Name)
 		switch name {
@@ -856,10 +948,13 @@ func (r *Reader) toUser(e *ldap.Entry, table *attrTable) (*User, error) {
 		if err != nil {
 			return nil, fmt.Errorf("user %s: %s: %w", e.DN, a.Name, err)
 		}
-		if u.vals == nil {
-			u.vals = make([][]string, len(table.names))
+		if byAttr == nil {
+			byAttr = make([][]string, len(table.names))
 		}
-		u.vals[i] = vals
+		byAttr[i] = vals // later duplicates win
+	}
+	if byAttr != nil {
+		u.setValues(func(i int) []string { return byAttr[i] })
 	}
 	return u, nil
 }
