@@ -203,12 +203,15 @@ func NewProviders(dir *activedirectory.Reader, ap *assetpanda.Client) *Providers
 // read again at the first pass (the process has no view: a delta needs
 // it), after a spec change, every changeTracking.fullEvery, when the
 // directory cannot serve a delta (another DC, a restore, a refused cookie,
-// a watermark ahead of the DC), after a failed pass that may have left the
-// view behind, and when the leadership of this replica changed. A full
-// read never deletes anything for want of a watermark: it plans from the
-// complete read with the usual guards. The watermark is kept in the state
-// directory (WatermarkFile) for what it tells an admin; a restart reads
-// everything regardless.
+// a watermark ahead of the DC), and when the leadership of this replica
+// changed; Asset Panda alone is read in full again after an apply that found
+// it ahead of the view. A pass that fails half-way leaves the view
+// consistent (the directory at its new watermark, each collection at its
+// last probe), and the next pass plans from it again. A full read never
+// deletes anything for want of a watermark: it plans from the complete read
+// with the usual guards. The watermark is kept in the state directory
+// (WatermarkFile) for what it tells an admin; a restart reads everything
+// regardless.
 type Syncer struct {
 	// Connect builds the providers for one pass; log carries the pass id
 	// for the providers' own logs. Mark errors that retrying cannot fix

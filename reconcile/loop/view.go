@@ -259,6 +259,9 @@ func (s *Syncer) fullWith(ctx context.Context, req Request, prov *Providers, dir
 	if err != nil {
 		return observed{}, err
 	}
+	if track && r.d.Watermark.IsZero() {
+		req.Log.Info("the directory cannot serve deltas; every pass reads everything", "reason", r.d.FullReason)
+	}
 	if track && !r.d.Watermark.IsZero() {
 		v := &view{spec: reconcile.SpecDigest(set), dir: r.d.Result, wm: r.d.Watermark, target: ts, fullAt: start,
 			plan: o.Plan, scopes: o.Scopes}
