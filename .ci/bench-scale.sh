@@ -1,98 +1,140 @@
 #!/usr/bin/env bash
-# bench-scale.sh - measure pandasync at scale against the Samba DC and the
-# Asset Panda emulator (DESIGN §5 bars, reliability.md §10 P1-P5, P8, P11, P12).
+# bench-scale.sh - the scale goals of change tracking, measured side by side
+# on this machine against the Samba DC and the Asset Panda emulator, printed
+# as one table (README "Performance"). Not run by CI: it takes minutes and
+# its figures are times.
 #
-# For each N (default 1000 10000 100000) it
-#   1. makes sure OU=BenchN holds N *enabled* users and CN=BenchN-All holds them
-#      (loaded with `.ci/samba-dc.sh DIR bulk`, then enabled in place: bulk users
-#      without a password are disabled, and pandasync never creates disabled people);
-#   2. times pandasync's AD reader (BenchmarkReadSamba, as .ci/bench-ad.sh does)
-#      against `ldapsearch -E pr=1000/noprompt` with the same base, filter and
-#      attributes, interleaved, median of RUNS;
-#   3. starts the emulator with an empty People collection (-no-rate-limit) and runs
-#      `apply -auto-approve` (the initial load): wall, max RSS, requests, writes;
-#   4. runs `plan -json -detailed-exitcode` against the loaded emulator PLAN_RUNS
-#      times (steady state): wall, max RSS, requests, writes (must be 0);
-#   5. restarts the emulator from its own state dump with K records edited and
-#      runs `apply -auto-approve` (K updates): writes and requests per change.
-# Then a throughput run: the emulator limited to TP_LIMIT requests per TP_PER
-# (default 40 per 10s), the client configured with the same limit, and an
-# initial load of TP_RECORDS records and TP_USERS invited users; it reports the
-# achieved request rate against the limit and the share answered 429.
+#   P1  full plan (pandasync plan) vs ldapsearch -E pr=1000/noprompt with the
+#       same base, filter and attributes, as the same reader, interleaved,
+#       median of RUNS                                      (goal <= 1.25x)
+#   P4  peak RSS of that full plan (/usr/bin/time), also with GOMEMLIMIT
+#                                              (goal <= 50 MB at 10k, 150 MB at 100k)
+#   P5  a pandasync run pass with nothing changed, change tracking on:
+#       writes, LDAP searches, wall                (goal 0, <= 3, <= 1 s)
+#   P6  k people changed in AD (k = 1, 10, 100, 1000): LDAP entries read
+#       beyond the two identity probes, writes, pass time
+#                                 (goal entries <= k, writes = k, linear in k)
+#   P7  a person disabled in AD until pandasync has set the record Inactive,
+#       with run polling every 30 s                         (goal <= 60 s)
+# With THROUGHPUT=1 it also measures write throughput under an emulated rate
+# limit (P8): an initial load of TP_RECORDS records and TP_USERS invited users
+# with the emulator and the client limited to TP_LIMIT requests per TP_PER
+# (default 2000, 300, 40 per 10s): the request rate against the limit and the
+# share answered 429.
 #
-# Usage: .ci/bench-scale.sh [N...]
-# Knobs: DC_ENV (default /tmp/ad/dc.env), RUNS=5 (AD read runs; 3 at N >= 100000),
-#        PLAN_RUNS=3, SKIP_THROUGHPUT=1, ONLY_THROUGHPUT=1, TP_LIMIT=40 TP_PER=10s
-#        TP_RECORDS=2000 TP_USERS=300, KEEP=1 (keep the work directory), WORK=DIR.
-# Everything listens on 127.0.0.1 only. Needs ldap-utils, jq, python3, /usr/bin/time.
+# For each N it makes sure OU=<ou> holds N users, all enabled, and CN=<ou>-All
+# holds them (the fixtures of .ci/bench-ad.sh: OU=Bench for 10000, OU=Bench100k
+# for 100000, loaded with .ci/samba-dc.sh DIR bulk if missing), makes a
+# steady-state Asset Panda (an initial apply into an empty People collection,
+# kept in WORK), then measures. P5-P7 run at every N given; the README reports
+# them at 100k.
+#
+# Usage: .ci/bench-scale.sh [N...]          (default: 10000 100000)
+# Knobs: DC_ENV (default /tmp/ad/dc.env), RUNS (default 5, 3 at N >= 100000),
+#        MEMLIMIT=130MiB (the GOMEMLIMIT of P4's second row; empty skips it),
+#        KS="1 10 100 1000", POLL=30s, WORK=DIR (kept; default a temp dir,
+#        removed), BENCH_OU_<N>=NAME (the OU for N), THROUGHPUT=1 (P8 too),
+#        ONLY_THROUGHPUT=1 (P8 only).
+# Needs: ldap-utils, jq, curl, /usr/bin/time, python3 with Samba's bindings.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DC_ENV=${DC_ENV:-${DC_DIR:+$DC_DIR/dc.env}}
 DC_ENV=${DC_ENV:-/tmp/ad/dc.env}
-[ -f "$DC_ENV" ] || { echo "bench-scale: no $DC_ENV; start the DC first (.ci/run)" >&2; exit 1; }
+[ -f "$DC_ENV" ] || { echo "bench-scale: no $DC_ENV; start the DC first (.ci/samba-dc.sh DIR up)" >&2; exit 1; }
 set -a
 # shellcheck disable=SC1090
 . "$DC_ENV"
 set +a
 export LDAPTLS_CACERT=$DC_CA_CERT
-for tool in ldapsearch ldapmodify jq python3 curl /usr/bin/time; do
+for tool in ldapsearch ldapmodify jq curl python3 /usr/bin/time; do
 	command -v "$tool" >/dev/null || { echo "bench-scale: $tool is needed" >&2; exit 1; }
 done
-
 SIZES=("$@")
-[ ${#SIZES[@]} -gt 0 ] || SIZES=(1000 10000 100000)
-PLAN_RUNS=${PLAN_RUNS:-3}
-TP_LIMIT=${TP_LIMIT:-40}
-TP_PER=${TP_PER:-10s}
-TP_RECORDS=${TP_RECORDS:-2000}
-TP_USERS=${TP_USERS:-300}
-ATTRS="objectSid objectGUID userAccountControl sAMAccountName userPrincipalName accountExpires mail givenName sn"
-SAMBA_PY=/usr/bin/python3 # Samba's python bindings live in the system python
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(10000 100000)
+if [ -n "${ONLY_THROUGHPUT:-}" ]; then SIZES=() THROUGHPUT=1; fi
+MEMLIMIT=${MEMLIMIT-130MiB}
+KS=${KS:-1 10 100 1000}
+POLL=${POLL:-30s}
+READER_DN=${DC_READER_DN:-$DC_BIND_DN}
+READER_UPN=${DC_READER_UPN:-$DC_BIND_UPN}
+READER_PASSWORD=${DC_READER_PASSWORD:-$DC_BIND_PASSWORD}
+EXTRA_ATTRS="givenName sn mail displayName"
+ATTRS="objectSid objectGUID userAccountControl sAMAccountName userPrincipalName accountExpires $EXTRA_ATTRS"
 
+KEEP=${WORK:+1}
 WORK=${WORK:-$(mktemp -d /tmp/bench-scale.XXXXXX)}
 mkdir -p "$WORK"
-EMU_PID=
+PIDS=()
 cleanup() {
-	stop_emulator
-	if [ -z "${KEEP:-}" ]; then rm -rf "$WORK"; else echo "bench-scale: kept $WORK" >&2; fi
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	if [ -z "$KEEP" ]; then rm -rf "$WORK"; else echo "bench-scale: kept $WORK" >&2; fi
 }
 trap cleanup EXIT
 
-log() { echo "[bench-scale] $*" >&2; }
-lds() { ldapsearch -LLL -o ldif-wrap=no -x -H "$DC_LDAPS_URL" -D "$DC_BIND_DN" -w "$DC_BIND_PASSWORD" "$@"; }
+log() { echo "[bench-scale $(date +%T)] $*" >&2; }
+die() { echo "bench-scale: $*" >&2; exit 1; }
+lda() { ldapsearch -LLL -o ldif-wrap=no -x -H "$DC_LDAPS_URL" -D "$DC_BIND_DN" -w "$DC_BIND_PASSWORD" "$@"; }
+ldr() { ldapsearch -LLL -o ldif-wrap=no -x -H "$DC_LDAPS_URL" -D "$READER_DN" -w "$READER_PASSWORD" "$@"; }
 ldm() { ldapmodify -x -H "$DC_LDAPS_URL" -D "$DC_BIND_DN" -w "$DC_BIND_PASSWORD" "$@"; }
 now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-label() { # 1000 -> 1k, 100000 -> 100k
-	if [ $(($1 % 1000)) -eq 0 ]; then echo "$(($1 / 1000))k"; else echo "$1"; fi
-}
+since() { awk -v s="$1" -v e="$(now)" 'BEGIN {printf "%.2f", e - s}'; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+label() { if [ $(($1 % 1000)) -eq 0 ]; then echo "$(($1 / 1000))k"; else echo "$1"; fi; }
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # ---------------------------------------------------------------- fixtures
 
-# count_users OU PREFIX: users named PREFIX* directly under OU.
-count_users() {
-	lds -b "$1,$DC_BASE_DN" -s one -E pr=1000/noprompt "(&(objectClass=user)(sAMAccountName=$2*))" 1.1 2>/dev/null | grep -c '^dn:' || true
+ou_of() { # N -> OU name, as .ci/bench-ad.sh names them
+	local v="BENCH_OU_$1"
+	if [ -n "${!v:-}" ]; then echo "${!v}"; elif [ "$1" -eq 10000 ]; then echo Bench; else echo "Bench$(label "$1")"; fi
 }
+prefix_of() { if [ "$1" = Bench ]; then echo benchuser; else echo "$(echo "$1" | tr 'A-Z' 'a-z')u"; fi; }
 
-# enable_users OU PREFIX: clear ACCOUNTDISABLE on every PREFIX* user under OU
-# (userAccountControl 546 -> 544: a normal account that needs no password).
-# Goes through Samba's dsdb stack in-process, like samba-dc.sh bulk does.
-enable_users() {
-	"$SAMBA_PY" - "$DC_DIR/etc/smb.conf" "$1" "$2" <<'PY'
+# fixture N: N users under OU=<ou>, all enabled, all in CN=<ou>-All.
+fixture() {
+	local n=$1 ou prefix base group have members tmp
+	ou=$(ou_of "$n") prefix=$(prefix_of "$ou")
+	base="OU=$ou,$DC_BASE_DN" group="CN=$ou-All,$base"
+	have=$(lda -b "$base" -s one -E pr=1000/noprompt "(sAMAccountName=$prefix*)" 1.1 2>/dev/null | grep -c '^dn:' || true)
+	if [ "$have" -lt "$n" ]; then
+		[ "$have" -eq 0 ] || die "$base holds $have of $n users; remove it or set BENCH_OU_$n"
+		log "loading $n users into $base"
+		bash "$ROOT/.ci/samba-dc.sh" "$DC_DIR" bulk "$n" "OU=$ou" "$prefix" >&2
+	fi
+	members=$(lda -b "$base" -s one -E pr=1000/noprompt "(&(objectClass=user)(memberOf=$group))" 1.1 2>/dev/null | grep -c '^dn:' || true)
+	if [ "$members" -lt "$n" ]; then
+		log "filling $group with $n members"
+		tmp=$WORK/group.ldif
+		if ! lda -b "$group" -s base '(objectClass=*)' 1.1 >/dev/null 2>&1; then
+			printf 'dn: %s\nchangetype: add\nobjectClass: group\nsAMAccountName: %s-All\n\n' "$group" "$ou" >"$tmp"
+			ldm -f "$tmp" >/dev/null
+		fi
+		printf 'dn: %s\nchangetype: modify\nreplace: member\n-\n\n' "$group" >"$tmp"
+		ldm -f "$tmp" >/dev/null
+		lda -b "$base" -s one -E pr=1000/noprompt "(sAMAccountName=$prefix*)" 1.1 | sed -n 's/^dn: /member: /p' | awk -v n="$n" 'NR <= n' |
+			split -l 5000 - "$WORK/members."
+		for part in "$WORK"/members.*; do
+			{ printf 'dn: %s\nchangetype: modify\nadd: member\n' "$group"; cat "$part"; printf -- '-\n\n'; } >"$tmp"
+			ldm -f "$tmp" >/dev/null
+			rm -f "$part"
+		done
+	fi
+	# Bulk users without a password are disabled (546), and pandasync never
+	# creates disabled people: enable them in place (544), through Samba's
+	# own dsdb stack as the bulk load does.
+	/usr/bin/python3 - "$DC_DIR/etc/smb.conf" "$base" <<'PY' >&2
 import sys, time
 import ldb
 from samba.samdb import SamDB
 from samba.param import LoadParm
 from samba.auth import system_session
-conf, ou, prefix = sys.argv[1:4]
+conf, base = sys.argv[1:3]
 lp = LoadParm(); lp.load(conf)
 db = SamDB(url=lp.samdb_url(), session_info=system_session(), lp=lp, options=["batch_mode:1"])
-base = f"{ou},{db.domain_dn()}"
-res = db.search(base=base, scope=ldb.SCOPE_ONELEVEL, attrs=["userAccountControl"],
-                expression=f"(&(objectClass=user)(sAMAccountName={ldb.binary_encode(prefix)}*)(userAccountControl:1.2.840.113556.1.4.803:=2))")
+res = db.search(base=base, scope=ldb.SCOPE_ONELEVEL, attrs=["1.1"],
+                expression="(&(objectClass=user)(userAccountControl:1.2.840.113556.1.4.803:=2))")
 dns = [str(m.dn) for m in res]
-t0 = time.time()
 for start in range(0, len(dns), 1000):
     db.transaction_start()
     try:
@@ -103,85 +145,18 @@ for start in range(0, len(dns), 1000):
     except Exception:
         db.transaction_cancel(); raise
     db.transaction_commit()
-print(f"enabled {len(dns)} users under {base} in {time.time() - t0:.1f}s", file=sys.stderr)
+if dns:
+    print(f"enabled {len(dns)} users under {base}", file=sys.stderr)
 PY
+	GROUP=$group OUBASE=$base PREFIX=$prefix
 }
 
-# ensure_users N OU PREFIX: N enabled users PREFIX00000.. under OU.
-ensure_users() {
-	local n=$1 ou=$2 prefix=$3 have
-	have=$(count_users "$ou" "$prefix")
-	if [ "$have" -eq 0 ]; then
-		log "loading $n users into $ou"
-		bash "$ROOT/.ci/samba-dc.sh" "$DC_DIR" bulk "$n" "$ou" "$prefix"
-	elif [ "$have" -lt "$n" ]; then
-		echo "bench-scale: $ou holds $have of $n users; remove it or use another N" >&2
-		exit 1
-	fi
-	enable_users "$ou" "$prefix"
-}
+# ---------------------------------------------------------------- emulator and spec
 
-# ensure_group CN OU PREFIX COUNT: group CN=CN,OU holding the first COUNT
-# PREFIX* users of OU (by DN), added in modifies of 5,000 values.
-ensure_group() {
-	local cn=$1 ou=$2 prefix=$3 count=$4 group have tmp
-	group="CN=$cn,$ou,$DC_BASE_DN"
-	have=$(lds -b "$ou,$DC_BASE_DN" -s one -E pr=1000/noprompt "(&(objectClass=user)(memberOf=$group))" 1.1 2>/dev/null | grep -c '^dn:' || true)
-	[ "$have" -eq "$count" ] && return 0
-	log "filling $group with $count members (has $have)"
-	tmp=$WORK/group.ldif
-	if ! lds -b "$group" -s base '(objectClass=*)' 1.1 >/dev/null 2>&1; then
-		printf 'dn: %s\nchangetype: add\nobjectClass: group\nsAMAccountName: %s\n\n' "$group" "$cn" >"$tmp"
-		ldm -f "$tmp" >/dev/null
-	fi
-	printf 'dn: %s\nchangetype: modify\nreplace: member\n-\n\n' "$group" >"$tmp"
-	ldm -f "$tmp" >/dev/null
-	lds -b "$ou,$DC_BASE_DN" -s one -E pr=1000/noprompt "(&(objectClass=user)(sAMAccountName=$prefix*))" 1.1 |
-		sed -n 's/^dn: //p' | sort | awk -v n="$count" 'NR <= n' | split -l 5000 - "$WORK/members."
-	for part in "$WORK"/members.*; do
-		{
-			printf 'dn: %s\nchangetype: modify\nadd: member\n' "$group"
-			sed 's/^/member: /' "$part"
-			printf -- '-\n\n'
-		} >"$tmp"
-		ldm -f "$tmp" >/dev/null
-		rm -f "$part"
-	done
-}
-
-# ---------------------------------------------------------------- AD read
-
-ADTEST=$WORK/ad.test
-BIN=$WORK/pandasync
-# ad_read GROUP RUNS: prints "ours raw ratio entries" (seconds, medians).
-ad_read() {
-	local group=$1 runs=$2 out ns t0 count=0 o l
-	local ours=() raw=()
-	for _ in $(seq 1 "$runs"); do
-		out=$(PANDASYNC_BENCH_GROUP=$group "$ADTEST" -test.run '^$' -test.bench '^BenchmarkReadSamba$' -test.benchtime 1x -test.count 1)
-		ns=$(echo "$out" | awk '/^BenchmarkReadSamba/ {for (i = 1; i <= NF; i++) if ($(i+1) == "ns/op") print $i}')
-		[ -n "$ns" ] || { echo "$out" >&2; exit 1; }
-		echo "$out" | grep '^BenchmarkReadSamba' >>"$WORK/ad-read.log"
-		ours+=("$(awk -v n="$ns" 'BEGIN {printf "%.3f", n / 1e9}')")
-		t0=$(now)
-		# shellcheck disable=SC2086
-		count=$(lds -b "$DC_BASE_DN" -E pr=1000/noprompt "(&(objectClass=user)(memberOf=$group))" $ATTRS | grep -c '^dn:')
-		raw+=("$(awk -v s="$t0" -v e="$(now)" 'BEGIN {printf "%.3f", e - s}')")
-	done
-	o=$(printf '%s\n' "${ours[@]}" | median)
-	l=$(printf '%s\n' "${raw[@]}" | median)
-	echo "ad-read $group: pandasync ${ours[*]} / ldapsearch ${raw[*]}" >>"$WORK/ad-read.log"
-	awk -v o="$o" -v l="$l" -v c="$count" 'BEGIN {printf "%.2f %.2f %.2f %d\n", o, l, o / l, c}'
-}
-
-# ---------------------------------------------------------------- emulator
-
-EMU_PORT=${EMU_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
-EMU_URL=http://127.0.0.1:$EMU_PORT
 export PANDASYNC_AP_CLIENT_ID=bench-client PANDASYNC_AP_CLIENT_SECRET=bench-secret
 export PANDASYNC_AP_EMAIL=admin@bench.test PANDASYNC_AP_PASSWORD=bench-password
+export PANDASYNC_READER_UPN=$READER_UPN PANDASYNC_READER_PASSWORD=$READER_PASSWORD
 
-# empty_seed FILE: account Bench, module IT Assets, an empty People collection.
 empty_seed() {
 	jq -n '{
 	  credentials: {client_id: env.PANDASYNC_AP_CLIENT_ID, client_secret: env.PANDASYNC_AP_CLIENT_SECRET,
@@ -196,54 +171,41 @@ empty_seed() {
 	           roles: [{account: "Bench", module: "IT Assets", role: "Module Admin"}]}]}' >"$1"
 }
 
-# start_emulator SEED FLAGS...
-start_emulator() {
+EMU_PID=
+start_emulator() { # SEED [FLAGS...] (default -no-rate-limit)
 	local seed=$1
 	shift
+	[ $# -gt 0 ] || set -- -no-rate-limit
+	stop_emulator
+	EMU_PORT=$(freeport)
+	EMU_URL=http://127.0.0.1:$EMU_PORT
 	"$BIN" emulator -listen "127.0.0.1:$EMU_PORT" -seed "$seed" "$@" >"$WORK/emulator.log" 2>&1 &
 	EMU_PID=$!
-	for _ in $(seq 1 300); do
-		curl -fsS "$EMU_URL/_emulator/stats" >/dev/null 2>&1 && return 0
+	PIDS+=("$EMU_PID")
+	for _ in $(seq 1 600); do
+		curl -fsS "$EMU_URL/_emulator/stats" >/dev/null 2>&1 && { EMU_STARTED=$(now); return 0; }
 		kill -0 "$EMU_PID" 2>/dev/null || break
 		sleep 0.1
 	done
 	cat "$WORK/emulator.log" >&2
-	echo "bench-scale: the emulator did not start" >&2
-	exit 1
+	die "the emulator did not start"
 }
-
 stop_emulator() {
-	if [ -n "$EMU_PID" ]; then
-		kill "$EMU_PID" 2>/dev/null || true
-		wait "$EMU_PID" 2>/dev/null || true
-		EMU_PID=
-	fi
+	if [ -n "$EMU_PID" ]; then kill "$EMU_PID" 2>/dev/null || true; wait "$EMU_PID" 2>/dev/null || true; EMU_PID=; fi
 }
-
 stats() { curl -fsS "$EMU_URL/_emulator/stats"; }
-
-# stats_delta BEFORE AFTER: {total, writes, reads, token, throttled, requests:{...}} of AFTER-BEFORE.
-stats_delta() {
-	jq -n --argjson a "$1" --argjson b "$2" '
-	  def d(x; y): reduce (y | keys[]) as $k ({}; .[$k] = (y[$k] - (x[$k] // 0))) | with_entries(select(.value != 0));
-	  d($a.requests; $b.requests) as $r | d($a.status; $b.status) as $s |
-	  def w: test("^(POST|PUT|PATCH|DELETE) ") and (test("/search/objects$|/objects/search$|/session") | not);
-	  {total: ([$r[]] | add // 0),
-	   writes: ([$r | to_entries[] | select(.key | w) | .value] | add // 0),
-	   searches: ([$r | to_entries[] | select(.key | test("search")) | .value] | add // 0),
-	   token: ([$r | to_entries[] | select(.key | test("/session")) | .value] | add // 0),
-	   throttled: ($s["429"] // 0), requests: $r, status: $s}
-	  | .reads = (.total - .writes - .token)'
+writes_between() { # BEFORE AFTER -> write requests
+	jq -n --argjson a "$1" --argjson b "$2" '[$b.requests | to_entries[]
+	  | select(.key | test("^(POST|PUT|PATCH|DELETE) ") and (test("search|/session") | not))
+	  | .value - ($a.requests[.key] // 0)] | add // 0'
 }
 
-# ---------------------------------------------------------------- spec
-
-# write_spec DIR GROUP RATE_REQUESTS RATE_PER [USERGROUP]
-write_spec() {
-	local dir=$1 group=$2 req=$3 per=$4 ugroup=${5:-}
-	rm -rf "$dir"
-	mkdir -p "$dir"
-	cat >"$dir/00-connection.yaml" <<EOF
+write_spec() { # DIR GROUP POLICY-YAML; RATE (default "1000000 1s") and UGROUP (a user mapping's group) from the environment
+	local rate
+	read -r -a rate <<<"${RATE:-1000000 1s}"
+	rm -rf "$1"
+	mkdir -p "$1"
+	cat >"$1/00-connection.yaml" <<EOF
 apiVersion: pandasync.dev/v1alpha1
 kind: Connection
 metadata: {name: bench}
@@ -251,8 +213,8 @@ spec:
   directory:
     urls: ["$DC_LDAPS_URL"]
     baseDN: "$DC_BASE_DN"
-    bindDN: {env: DC_BIND_UPN}
-    password: {env: DC_BIND_PASSWORD}
+    bindDN: {env: PANDASYNC_READER_UPN}
+    password: {env: PANDASYNC_READER_PASSWORD}
     caFile: "$DC_CA_CERT"
   assetPanda:
     url: "$EMU_URL"
@@ -260,9 +222,8 @@ spec:
     clientSecret: {env: PANDASYNC_AP_CLIENT_SECRET}
     email: {env: PANDASYNC_AP_EMAIL}
     password: {env: PANDASYNC_AP_PASSWORD}
-    rateLimit: {requests: $req, per: $per}
-EOF
-	cat >"$dir/20-people.yaml" <<EOF
+    rateLimit: {requests: ${rate[0]}, per: ${rate[1]}}
+---
 apiVersion: pandasync.dev/v1alpha1
 kind: CollectionMapping
 metadata: {name: people}
@@ -270,7 +231,7 @@ spec:
   account: Bench
   module: IT Assets
   collection: People
-  group: "$group"
+  group: "$2"
   key: {field: AD SID, attribute: objectSid}
   fields:
     - {field: First Name, attribute: givenName}
@@ -279,9 +240,16 @@ spec:
     - {field: Login, attribute: sAMAccountName}
     - {field: Display Name, attribute: displayName}
   status: {field: Integration Status AD, active: Active, inactive: Inactive}
+---
+apiVersion: pandasync.dev/v1alpha1
+kind: SyncPolicy
+metadata: {name: bench}
+spec:
+  limits: {maxDeactivations: -1, maxDeactivationPercent: -1, maxFieldClears: -1, maxFieldClearPercent: -1}
+$3
 EOF
-	if [ -n "$ugroup" ]; then
-		cat >"$dir/10-users.yaml" <<EOF
+	if [ -n "${UGROUP:-}" ]; then
+		cat >"$1/10-users.yaml" <<EOF
 apiVersion: pandasync.dev/v1alpha1
 kind: UserMapping
 metadata: {name: staff}
@@ -289,151 +257,256 @@ spec:
   account: Bench
   module: IT Assets
   role: Collaborator
-  group: "$ugroup"
+  group: "$UGROUP"
 EOF
 	fi
 }
 
-# ---------------------------------------------------------------- timed runs
-
-# timed NAME CMD...: runs CMD under /usr/bin/time -v with stdout/stderr to
-# $WORK/NAME.{out,err}; sets T_WALL (s), T_CPU (s), T_RSS (MB), T_RC, T_STATS
-# (emulator request delta as JSON) and T_LDAP (the reader's debug summary).
-timed() {
-	local name=$1 before after
-	shift
-	before=$(stats)
-	T_RC=0
-	/usr/bin/time -v -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || T_RC=$?
-	after=$(stats)
-	T_STATS=$(stats_delta "$before" "$after")
-	T_WALL=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s}' "$WORK/$name.time")
-	T_CPU=$(awk -F': ' '/User time/ {u = $2} /System time/ {s = $2} END {printf "%.2f", u + s}' "$WORK/$name.time")
-	T_RSS=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$WORK/$name.time")
-	T_LDAP=$(grep -h '"msg":"directory read"' "$WORK/$name.err" | tail -1 | jq -r '"searches=\(.searches) pages=\(.pages) entries=\(.entries) ranged=\(.rangeRequests)"' 2>/dev/null || true)
+# subset_group CN COUNT: CN=CN,<OUBASE> holding the first COUNT users of the
+# last fixture (by DN).
+subset_group() {
+	local group="CN=$1,$OUBASE" have tmp=$WORK/subset.ldif
+	have=$(lda -b "$OUBASE" -s one -E pr=1000/noprompt "(&(objectClass=user)(memberOf=$group))" 1.1 2>/dev/null | grep -c '^dn:' || true)
+	[ "$have" -eq "$2" ] && return 0
+	if ! lda -b "$group" -s base '(objectClass=*)' 1.1 >/dev/null 2>&1; then
+		printf 'dn: %s\nchangetype: add\nobjectClass: group\nsAMAccountName: %s\n\n' "$group" "$1" | ldm >/dev/null
+	fi
+	printf 'dn: %s\nchangetype: modify\nreplace: member\n-\n\n' "$group" | ldm >/dev/null
+	lda -b "$OUBASE" -s one -E pr=1000/noprompt "(sAMAccountName=$PREFIX*)" 1.1 | sed -n 's/^dn: //p' | sort | awk -v n="$2" 'NR <= n' |
+		split -l 5000 - "$WORK/subset-part."
+	for part in "$WORK"/subset-part.*; do
+		{ printf 'dn: %s\nchangetype: modify\nadd: member\n' "$group"; sed 's/^/member: /' "$part"; printf -- '-\n\n'; } >"$tmp"
+		ldm -f "$tmp" >/dev/null
+		rm -f "$part"
+	done
 }
 
-records_in_state() {
-	curl -fsS "$EMU_URL/_emulator/state" | jq '[.accounts[].modules[].collections[] | select(.name == "People") | .records[]] | length'
+# timed NAME ENV... -- CMD...: CMD under /usr/bin/time; sets T_WALL T_CPU T_RSS T_RC.
+timed() {
+	local name=$1 envs=()
+	shift
+	while [ "$1" != -- ]; do envs+=("$1"); shift; done
+	shift
+	T_RC=0
+	env "${envs[@]}" /usr/bin/time -v -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || T_RC=$?
+	T_WALL=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s}' "$WORK/$name.time")
+	T_CPU=$(awk -F': ' '/User time/ {u = $2} /System time/ {s = $2} END {printf "%.1f", u + s}' "$WORK/$name.time")
+	T_RSS=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$WORK/$name.time")
+}
+
+# ---------------------------------------------------------------- run (P5-P7)
+
+RUN_PID=
+start_run() { # SPECDIR STATEDIR
+	ADMIN_PORT=$(freeport)
+	ADMIN=http://127.0.0.1:$ADMIN_PORT
+	"$BIN" -f "$1" run -listen "127.0.0.1:$ADMIN_PORT" -state-dir "$2" >"$WORK/run.log" 2>&1 &
+	RUN_PID=$!
+	PIDS+=("$RUN_PID")
+	for _ in $(seq 1 300); do curl -fsS "$ADMIN/status" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	tail -5 "$WORK/run.log" >&2
+	die "pandasync run did not start"
+}
+stop_run() { if [ -n "$RUN_PID" ]; then kill "$RUN_PID" 2>/dev/null || true; wait "$RUN_PID" 2>/dev/null || true; RUN_PID=; fi; }
+status() { curl -fsS "$ADMIN/status"; }
+# wait_pass N: waits until the loop has finished N passes and is not in one.
+wait_pass() {
+	local want=$1 s
+	for _ in $(seq 1 3000); do
+		s=$(status)
+		if [ "$(jq '.passes' <<<"$s")" -ge "$want" ] && [ "$(jq '.current == null' <<<"$s")" = true ]; then
+			LAST=$(jq -c '.last_pass' <<<"$s")
+			return 0
+		fi
+		sleep 0.1
+	done
+	die "no pass $want (run log: $WORK/run.log)"
+}
+# sync_pass: POST /sync, wait for that pass; prints nothing, sets LAST.
+sync_pass() {
+	local n
+	n=$(status | jq .passes)
+	curl -fsS -X POST "$ADMIN/sync" >/dev/null
+	wait_pass $((n + 1))
+}
+# change_users K ROUND: gives the first K users of the fixture a new givenName.
+change_users() {
+	lda -b "$OUBASE" -s one -E pr=1000/noprompt "(sAMAccountName=$PREFIX*)" 1.1 | sed -n 's/^dn: //p' | sort | awk -v n="$1" 'NR <= n' |
+		awk -v r="$2" '{printf "dn: %s\nchangetype: modify\nreplace: givenName\ngivenName: Round %s\n-\n\n", $0, r}' >"$WORK/change.ldif"
+	ldm -f "$WORK/change.ldif" >/dev/null
 }
 
 # ---------------------------------------------------------------- main
 
-log "work directory $WORK, emulator on $EMU_URL"
-log "building pandasync and the AD reader benchmark"
-(cd "$ROOT" && go build -o "$BIN" ./cmd/pandasync && go test -c -o "$ADTEST" ./providers/activedirectory/)
-PS="$BIN -log-level debug" # split into words on purpose where it is used
-
-RESULTS=$WORK/results.txt
+log "work directory $WORK"
+BIN=$WORK/pandasync
+(cd "$ROOT" && go build -o "$BIN" ./cmd/pandasync)
+RESULTS=$WORK/results.md
 : >"$RESULTS"
-result() { echo "$*" | tee -a "$RESULTS"; }
+row() { echo "$*" | tee -a "$RESULTS" >&2; }
 
-if [ -z "${ONLY_THROUGHPUT:-}" ]; then
-	for N in "${SIZES[@]}"; do
-		L=$(label "$N")
-		OU="OU=Bench$L" PREFIX="bench$L" GROUP="CN=Bench$L-All,OU=Bench$L,$DC_BASE_DN"
-		ensure_users "$N" "$OU" "$PREFIX"
-		ensure_group "Bench$L-All" "$OU" "$PREFIX" "$N"
+cpu_model=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+mem_total=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+samba_version="Samba $(samba --version 2>/dev/null | sed "s/^Version //")"
 
-		runs=${RUNS:-5}
-		[ "$N" -ge 100000 ] && runs=${RUNS:-3}
-		log "N=$N: AD read, $runs runs each"
-		read -r ours raw ratio entries <<<"$(ad_read "$GROUP" "$runs")"
-		result "N=$N ad-read: pandasync ${ours}s ldapsearch ${raw}s ratio $ratio entries $entries (bar <= 1.25)"
+P1=() P4=() P5=() P6=() P7=()
+for N in "${SIZES[@]}"; do
+	L=$(label "$N")
+	fixture "$N"
+	FILTER="(&(objectClass=user)(memberOf=$GROUP))"
 
-		log "N=$N: initial load (apply -auto-approve into an empty collection)"
+	seed=$WORK/seed-$N.json
+	if [ ! -f "$seed" ]; then
+		log "N=$N: steady state: apply into an empty People collection"
 		empty_seed "$WORK/empty.json"
-		start_emulator "$WORK/empty.json" -no-rate-limit
-		write_spec "$WORK/spec" "$GROUP" 1000000 1s
-		timed "apply-$L" $PS -f "$WORK/spec" apply -auto-approve
-		[ "$T_RC" -eq 0 ] || { tail -5 "$WORK/apply-$L.err" >&2; echo "bench-scale: apply failed ($T_RC)" >&2; exit 1; }
-		created=$(records_in_state)
-		result "N=$N initial-load: wall ${T_WALL}s cpu ${T_CPU}s maxrss ${T_RSS}MB created $created" \
-			"requests $(jq .total <<<"$T_STATS") writes $(jq .writes <<<"$T_STATS") reads $(jq .reads <<<"$T_STATS")" \
-			"writes/created $(jq -r --argjson c "$created" 'if $c > 0 then .writes / $c * 1000 | round / 1000 else "n/a" end' <<<"$T_STATS")" \
-			"requests/created $(jq -r --argjson c "$created" 'if $c > 0 then .total / $c * 1000 | round / 1000 else "n/a" end' <<<"$T_STATS")"
-		echo "$T_STATS" | jq -c .requests >>"$WORK/requests.log"
+		start_emulator "$WORK/empty.json"
+		write_spec "$WORK/spec-$L" "$GROUP" "  changeTracking: {method: \"off\"}"
+		timed "initial-$L" -- "$BIN" -f "$WORK/spec-$L" apply -auto-approve
+		[ "$T_RC" -eq 0 ] || { tail -5 "$WORK/initial-$L.err" >&2; die "the initial apply failed ($T_RC)"; }
+		curl -fsS "$EMU_URL/_emulator/state" | jq '.credentials = {client_id: env.PANDASYNC_AP_CLIENT_ID,
+		  client_secret: env.PANDASYNC_AP_CLIENT_SECRET, email: env.PANDASYNC_AP_EMAIL, password: env.PANDASYNC_AP_PASSWORD}' >"$seed"
+	fi
+	start_emulator "$seed"
+	write_spec "$WORK/spec-$L" "$GROUP" "  changeTracking: {method: \"off\"}"
 
-		log "N=$N: steady state (plan -json, $PLAN_RUNS runs)"
-		walls=() rss=0 cpus=()
-		for i in $(seq 1 "$PLAN_RUNS"); do
-			timed "plan-$L-$i" $PS -f "$WORK/spec" plan -json -detailed-exitcode
-			[ "$T_RC" -eq 0 ] || { tail -5 "$WORK/plan-$L-$i.err" >&2; echo "bench-scale: steady-state plan exited $T_RC (want 0: no changes)" >&2; exit 1; }
-			walls+=("$T_WALL") cpus+=("$T_CPU")
-			rss=$(awk -v a="$rss" -v b="$T_RSS" 'BEGIN {print (b > a ? b : a)}')
-		done
-		result "N=$N steady-plan: wall median $(printf '%s\n' "${walls[@]}" | median)s (runs ${walls[*]}) cpu median $(printf '%s\n' "${cpus[@]}" | median)s" \
-			"maxrss ${rss}MB requests $(jq .total <<<"$T_STATS") searches $(jq .searches <<<"$T_STATS") writes $(jq .writes <<<"$T_STATS")" \
-			"summary $(jq -c .summary "$WORK/plan-$L-$PLAN_RUNS.out") ldap: $T_LDAP"
-		echo "$T_STATS" | jq -c .requests >>"$WORK/requests.log"
-
-		K=$((N / 10))
-		[ "$K" -gt 1000 ] && K=1000
-		log "N=$N: $K changed records (emulator restarted from its state with $K First Names edited)"
-		curl -fsS "$EMU_URL/_emulator/state" |
-			jq --argjson k "$K" '.credentials = {client_id: env.PANDASYNC_AP_CLIENT_ID, client_secret: env.PANDASYNC_AP_CLIENT_SECRET,
-			                                     email: env.PANDASYNC_AP_EMAIL, password: env.PANDASYNC_AP_PASSWORD}
-			  | .accounts[0].modules[0].collections[0].records |= (to_entries | map(if .key < $k then .value["First Name"] = "Edited" else . end) | map(.value))' \
-				>"$WORK/changed.json"
-		stop_emulator
-		start_emulator "$WORK/changed.json" -no-rate-limit
-		timed "update-$L" $PS -f "$WORK/spec" apply -auto-approve
-		[ "$T_RC" -eq 0 ] || { tail -5 "$WORK/update-$L.err" >&2; echo "bench-scale: update apply failed ($T_RC)" >&2; exit 1; }
-		result "N=$N update-$K: wall ${T_WALL}s maxrss ${T_RSS}MB requests $(jq .total <<<"$T_STATS") writes $(jq .writes <<<"$T_STATS")" \
-			"writes/changed $(jq --argjson k "$K" '.writes / $k * 1000 | round / 1000' <<<"$T_STATS")" \
-			"requests/changed $(jq --argjson k "$K" '.total / $k * 1000 | round / 1000' <<<"$T_STATS")"
-		echo "$T_STATS" | jq -c .requests >>"$WORK/requests.log"
-		stop_emulator
+	runs=${RUNS:-5}
+	[ "$N" -ge 100000 ] && runs=${RUNS:-3}
+	log "N=$N: full plan and ldapsearch, $runs runs each, interleaved"
+	ours=() raw=() rss=() cpu=() lim_rss=() lim_wall=() lim_cpu=()
+	for i in $(seq 1 "$runs"); do
+		timed "plan-$L-$i" -- "$BIN" -f "$WORK/spec-$L" plan -json -detailed-exitcode
+		[ "$T_RC" -eq 0 ] || { tail -5 "$WORK/plan-$L-$i.err" >&2; die "the steady-state plan exited $T_RC, want 0 (in sync)"; }
+		ours+=("$T_WALL") rss+=("$T_RSS") cpu+=("$T_CPU")
+		t0=$(now)
+		# shellcheck disable=SC2086
+		count=$(ldr -b "$DC_BASE_DN" -E pr=1000/noprompt "$FILTER" $ATTRS | grep -c '^dn:')
+		raw+=("$(since "$t0")")
+		if [ -n "$MEMLIMIT" ]; then
+			timed "plan-lim-$L-$i" "GOMEMLIMIT=$MEMLIMIT" -- "$BIN" -f "$WORK/spec-$L" plan -json -detailed-exitcode
+			[ "$T_RC" -eq 0 ] || die "the steady-state plan under GOMEMLIMIT exited $T_RC"
+			lim_rss+=("$T_RSS") lim_wall+=("$T_WALL") lim_cpu+=("$T_CPU")
+		fi
 	done
-fi
+	[ "$count" -eq "$N" ] || die "ldapsearch returned $count entries, want $N"
+	o=$(printf '%s\n' "${ours[@]}" | median) l=$(printf '%s\n' "${raw[@]}" | median)
+	P1+=("| P1 | full plan vs ldapsearch, $L | $(awk -v o="$o" -v l="$l" 'BEGIN {printf "%.2fx (%.2f s vs %.2f s)", o / l, o, l}') | <= 1.25x | runs: plan ${ours[*]} s; ldapsearch ${raw[*]} s |")
+	maxrss=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1)
+	goal=150
+	[ "$N" -le 10000 ] && goal=50
+	P4+=("| P4 | peak RSS of a full plan, $L | $maxrss MB (CPU $(printf '%s\n' "${cpu[@]}" | median) s) | <= $goal MB | max of $runs runs, default GOGC, no GOMEMLIMIT |")
+	if [ -n "$MEMLIMIT" ]; then
+		P4+=("| P4 | the same with GOMEMLIMIT=$MEMLIMIT, $L | $(printf '%s\n' "${lim_rss[@]}" | sort -g | tail -1) MB (CPU $(printf '%s\n' "${lim_cpu[@]}" | median) s, wall $(printf '%s\n' "${lim_wall[@]}" | median) s) | <= $goal MB | |")
+	fi
 
-if [ -z "${SKIP_THROUGHPUT:-}" ]; then
-	# Records from the 10k set, users from the 1k set.
-	ensure_users 10000 OU=Bench10k bench10k
-	ensure_users 1000 OU=Bench1k bench1k
-	ensure_group "Bench-TP-Records" OU=Bench10k bench10k "$TP_RECORDS"
-	ensure_group "Bench-TP-Users" OU=Bench1k bench1k "$TP_USERS"
-	log "throughput: $TP_RECORDS records + $TP_USERS users under -rate-limit $TP_LIMIT -rate-per $TP_PER"
+	# pandasync run with change tracking. The records were last written when
+	# the emulator loaded its seed: the change probe's one-minute margin must
+	# have passed, as it has in any steady state.
+	while [ "$(awk -v s="$EMU_STARTED" -v e="$(now)" 'BEGIN {print (e - s < 70)}')" = 1 ]; do sleep 1; done
+	log "N=$N: pandasync run, passes on demand (POST /sync)"
+	write_spec "$WORK/run-$L" "$GROUP" "  schedule: {every: 24h}
+  runAtStart: true
+  changeTracking: {method: usn, every: 24h, fullEvery: 24h}"
+	rm -rf "$WORK/state-$L"
+	start_run "$WORK/run-$L" "$WORK/state-$L"
+	wait_pass 1
+	[ "$(jq -r '.outcome' <<<"$LAST")" = no_changes ] || die "first run pass: $(jq -c '{outcome, error, read}' <<<"$LAST")"
+	full_wall=$(jq '.duration_seconds' <<<"$LAST")
+	# P5: nothing changed.
+	walls=() searches=() w5=()
+	for _ in 1 2 3; do
+		b=$(stats)
+		sync_pass
+		a=$(stats)
+		[ "$(jq -r '.read.full' <<<"$LAST")" = false ] || die "P5 pass read everything: $(jq -c .read <<<"$LAST")"
+		walls+=("$(jq '.duration_seconds' <<<"$LAST")") searches+=("$(jq '.read.ldap_searches' <<<"$LAST")")
+		w5+=("$(writes_between "$b" "$a")")
+	done
+	P5+=("| P5 | run pass with nothing changed, $L | writes ${w5[*]}; LDAP searches ${searches[*]}; wall $(printf '%s\n' "${walls[@]}" | median | awk '{printf "%.3f", $1}') s | 0; <= 3; <= 1 s | first (full) pass $(printf '%.1f' "$full_wall") s; API requests $(jq '.read.api_requests' <<<"$LAST") (token, one probe) |")
+	# P6: k changed.
+	round=0
+	for k in $KS; do
+		[ "$k" -le "$N" ] || continue
+		round=$((round + 1))
+		change_users "$k" "$(date +%s)-$round"
+		b=$(stats)
+		sync_pass
+		a=$(stats)
+		applied=$(jq '.counts.applied' <<<"$LAST")
+		entries=$(jq '.read.ldap_entries - 2' <<<"$LAST")
+		P6+=("| P6 | $k changed, $L | entries $entries; writes $applied objects in $(writes_between "$b" "$a") requests; pass $(jq '.duration_seconds' <<<"$LAST" | awk '{printf "%.2f", $1}') s | <= $k; = $k; linear in k | read $(jq -c '{full: .read.full, searches: .read.ldap_searches}' <<<"$LAST") |")
+		sync_pass # folds our writes in (its records come back from the change probe)
+	done
+	stop_run
+
+	# P7: the schedule polls every $POLL; a user is disabled in AD.
+	log "N=$N: pandasync run polling every $POLL; disabling one user"
+	write_spec "$WORK/run-$L" "$GROUP" "  schedule: {every: 24h}
+  runAtStart: true
+  changeTracking: {method: usn, every: $POLL, fullEvery: 24h}"
+	start_run "$WORK/run-$L" "$WORK/state-$L"
+	wait_pass 1
+	victim=$(lda -b "$OUBASE" -s one -E pr=1000/noprompt "(sAMAccountName=$PREFIX*)" 1.1 | sed -n 's/^dn: //p' | sort | tail -1)
+	sid=$(python3 - "$victim" <<'PY'
+import base64, struct, subprocess, sys, os
+out = subprocess.run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", os.environ["DC_LDAPS_URL"], "-D", os.environ["DC_BIND_DN"],
+                      "-w", os.environ["DC_BIND_PASSWORD"], "-b", sys.argv[1], "-s", "base", "(objectClass=*)", "objectSid"],
+                     capture_output=True, text=True, check=True).stdout
+b = base64.b64decode([l.split(":: ", 1)[1] for l in out.splitlines() if l.startswith("objectSid::")][0])
+subs = [struct.unpack("<I", b[8 + 4 * i:12 + 4 * i])[0] for i in range(b[1])]
+print("S-%d-%d-%s" % (b[0], int.from_bytes(b[2:8], "big"), "-".join(map(str, subs))))
+PY
+)
+	sleep 5 # not right before a poll
+	t0=$(now)
+	printf 'dn: %s\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 546\n-\n\n' "$victim" | ldm >/dev/null
+	t7=
+	for _ in $(seq 1 1800); do
+		if [ -f "$WORK/state-$L/audit.jsonl" ] && jq -e --arg k "$sid" 'select(.key == $k and .action == "deactivate" and .result == "applied")' "$WORK/state-$L/audit.jsonl" >/dev/null 2>&1; then
+			t7=$(since "$t0")
+			break
+		fi
+		sleep 0.1
+	done
+	[ -n "$t7" ] || die "P7: the record of $victim was not set Inactive"
+	state=$(curl -fsS "$EMU_URL/_emulator/state" | jq -r --arg k "$sid" '.accounts[].modules[].collections[] | select(.name == "People") | .records[] | select(.["AD SID"] == $k) | .["Integration Status AD"]')
+	[ "$state" = Inactive ] || die "P7: the emulator holds $victim as $state"
+	P7+=("| P7 | disabled in AD until Inactive in Asset Panda, $L, poll $POLL | $t7 s | <= 60 s | the emulator confirms Inactive |")
+	stop_run
+	printf 'dn: %s\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 544\n-\n\n' "$victim" | ldm >/dev/null
+	rm -f "$seed" # the state has moved on; the next run makes it again
+	stop_emulator
+done
+
+TP=()
+if [ -n "${THROUGHPUT:-}" ]; then
+	TP_LIMIT=${TP_LIMIT:-40} TP_PER=${TP_PER:-10s} TP_RECORDS=${TP_RECORDS:-2000} TP_USERS=${TP_USERS:-300}
+	fixture 10000
+	subset_group Bench-TP-Records "$TP_RECORDS"
+	rgroup="CN=Bench-TP-Records,$OUBASE"
+	fixture 1000
+	subset_group Bench-TP-Users "$TP_USERS"
+	log "throughput: $TP_RECORDS records + $TP_USERS users under $TP_LIMIT requests per $TP_PER"
 	empty_seed "$WORK/empty.json"
 	start_emulator "$WORK/empty.json" -rate-limit "$TP_LIMIT" -rate-per "$TP_PER"
-	write_spec "$WORK/spec" "CN=Bench-TP-Records,OU=Bench10k,$DC_BASE_DN" "$TP_LIMIT" "$TP_PER" "CN=Bench-TP-Users,OU=Bench1k,$DC_BASE_DN"
-	timed "throughput" $PS -f "$WORK/spec" apply -auto-approve
-	[ "$T_RC" -eq 0 ] || { tail -5 "$WORK/throughput.err" >&2; echo "bench-scale: throughput apply failed ($T_RC)" >&2; exit 1; }
-	state=$(curl -fsS "$EMU_URL/_emulator/state")
-	recs=$(jq '[.accounts[].modules[].collections[] | select(.name == "People") | .records[]] | length' <<<"$state")
-	users=$(jq '[.users[] | select(.ad_sid != "")] | length' <<<"$state")
-	per_s=$(python3 -c "import re,sys; s='$TP_PER'; m=re.fullmatch(r'(\d+(?:\.\d+)?)(ms|s|m)', s); print(float(m[1]) * {'ms': 0.001, 's': 1, 'm': 60}[m[2]])")
-	echo "$T_STATS" | jq -c . >>"$WORK/requests.log"
-	# In T seconds a sliding window of L per P admits at most L * (floor(T/P) + 1)
-	# requests (the first window is a burst); achieved/admissible is the throughput.
-	result "throughput: wall ${T_WALL}s requests $(jq .total <<<"$T_STATS") (429: $(jq .throttled <<<"$T_STATS")) writes $(jq .writes <<<"$T_STATS")" \
-		"created records $recs users $users;" \
-		"rate $(jq --argjson w "$T_WALL" '.total / $w * 100 | round / 100' <<<"$T_STATS") req/s vs limit $(awk -v l="$TP_LIMIT" -v p="$per_s" 'BEGIN {printf "%.2f", l / p}') req/s;" \
-		"answered (non-429) / admissible in ${T_WALL}s = $(jq --argjson w "$T_WALL" --argjson l "$TP_LIMIT" --argjson p "$per_s" '(.total - .throttled) / ($l * (($w / $p) | floor) + $l) * 1000 | round / 10' <<<"$T_STATS")% (bar >= 90%);" \
-		"429 share $(jq 'if .total > 0 then .throttled / .total * 1000 | round / 10 else 0 end' <<<"$T_STATS")% (bar <= 2%)"
-	# The same from the client's own request log: the span from its first to its last API request.
-	python3 - "$WORK/throughput.err" "$TP_LIMIT" "$per_s" <<'PY' | tee -a "$RESULTS"
-import json, sys
-from datetime import datetime
-path, limit, per = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-ts, throttled = [], 0
-for line in open(path):
-    try:
-        e = json.loads(line)
-    except ValueError:
-        continue
-    if e.get("msg") == "asset panda request":
-        ts.append(datetime.fromisoformat(e["time"]).timestamp())
-        throttled += e.get("status") == 429
-if len(ts) > 1:
-    span = ts[-1] - ts[0]
-    admissible = limit * (int(span // per) + 1)
-    print(f"throughput (client log): {len(ts)} requests ({throttled} answered 429) in {span:.1f}s from first to last = "
-          f"{len(ts) / span:.2f} req/s; answered/admissible {100 * (len(ts) - throttled) / admissible:.1f}% (bar >= 90%)")
-PY
+	RATE="$TP_LIMIT $TP_PER" UGROUP="CN=Bench-TP-Users,$OUBASE" write_spec "$WORK/spec-tp" "$rgroup" "  changeTracking: {method: \"off\"}"
+	b=$(stats)
+	timed throughput -- "$BIN" -f "$WORK/spec-tp" apply -auto-approve
+	[ "$T_RC" -eq 0 ] || { tail -5 "$WORK/throughput.err" >&2; die "the throughput apply failed ($T_RC)"; }
+	a=$(stats)
+	total=$(jq -n --argjson a "$b" --argjson b "$a" '[$b.requests | to_entries[] | .value - ($a.requests[.key] // 0)] | add // 0')
+	throttled=$(jq -n --argjson a "$b" --argjson b "$a" '($b.status["429"] // 0) - ($a.status["429"] // 0)')
+	per_s=$(python3 -c "import re; m=re.fullmatch(r'(\d+(?:\.\d+)?)(ms|s|m)', '$TP_PER'); print(float(m[1]) * {'ms': 0.001, 's': 1, 'm': 60}[m[2]])")
+	# In T seconds a sliding window of L per P admits at most L * (floor(T/P) + 1).
+	TP+=("| P8 | write throughput under $TP_LIMIT requests per $TP_PER ($TP_RECORDS records, $TP_USERS users) | $(awk -v n="$total" -v t="$throttled" -v w="$T_WALL" -v l="$TP_LIMIT" -v p="$per_s" 'BEGIN {printf "%.1f%% of what the limit admits; %.1f%% answered 429", 100 * (n - t) / (l * (int(w / p) + 1)), (n > 0 ? 100 * t / n : 0)}') | >= 90%; <= 2% | $total requests in $T_WALL s |")
 	stop_emulator
 fi
 
-echo
-echo "== results (details in $WORK when KEEP=1)"
-cat "$RESULTS"
+{
+	echo
+	echo "Machine: $(nproc) cores ($cpu_model), $mem_total; load before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg); $samba_version on the same machine; $(go version | cut -d' ' -f3-)"
+	echo
+	echo "| # | what | measured | goal | notes |"
+	echo "|---|---|---|---|---|"
+	printf '%s\n' "${P1[@]}" "${P4[@]}" "${P5[@]}" "${P6[@]}" "${P7[@]}" "${TP[@]}"
+} | tee -a "$RESULTS"
