@@ -114,6 +114,15 @@ func TestIncompleteSearchIsAFailedRead(t *testing.T) {
 			want: "arrived twice", retry: true, calls: 2,
 		},
 		{
+			name: "record without an id", reads: []string{"Records", "RecordsByID", "FindRecords"}, seed: 5,
+			wrap: rewrite(rewriter{method: "POST", suffix: "/search/objects", edit: func(_ int, _ *http.Request, _ http.Header, body any) any {
+				objs, _ := body.(map[string]any)["objects"].([]any)
+				delete(objs[0].(map[string]any), "id")
+				return nil
+			}}),
+			want: `collection "People": the reply carries a record without an id, so the read cannot be shown complete`, calls: 1,
+		},
+		{
 			name: "records hidden from the client", reads: []string{"Records", "FindRecords"}, seed: 5,
 			wrap: rewrite(rewriter{method: "POST", suffix: "/search/objects", edit: func(_ int, _ *http.Request, _ http.Header, body any) any {
 				body.(map[string]any)["not_viewable"] = 2.0
@@ -235,6 +244,10 @@ func TestIncompleteUsersListIsAFailedRead(t *testing.T) {
 			}
 			return nil
 		}}), want: "the total changed from 1502 to 1501 between pages", retry: true, calls: 2},
+		{name: "user without an id", users: 3, wrap: rewrite(rewriter{method: "GET", suffix: "/v3/users", edit: func(_ int, _ *http.Request, _ http.Header, body any) any {
+			delete(body.([]any)[1].(map[string]any), "id")
+			return nil
+		}}), want: "the users list: the reply carries a user without an id, so the read cannot be shown complete", calls: 1},
 		{name: "offset ignored", users: 1500, wrap: rewrite(rewriter{method: "GET", suffix: "/v3/users", before: func(r *http.Request) {
 			q := r.URL.Query()
 			q.Del("offset")

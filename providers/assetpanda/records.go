@@ -163,7 +163,8 @@ func (c *Client) FindRecords(ctx context.Context, col *Collection, field, value 
 // search reads every page of a search; body's view is set to include
 // archived records. Every page must carry a total (totals.objects or
 // total), the total must not change between pages, every page but the
-// last must be full, no record may arrive twice, and the records that
+// last must be full, every record must carry an id and none may arrive
+// twice, and the records that
 // arrived must add up to the total. A whole-collection read also checks
 // the total against totals.group_totals, and not_viewable must be 0.
 //
@@ -262,10 +263,12 @@ func (pc *pageCheck) total(total int, known bool) *incomplete {
 }
 
 // id records an object's id; one that arrived before means the pages
-// overlap.
+// overlap. An object without an id fails the read: it could be one that
+// arrived before, so the pages cannot be shown not to overlap.
 func (pc *pageCheck) id(id string) *incomplete {
 	if id == "" {
-		return nil
+		return &incomplete{msg: fmt.Sprintf("%s: the reply carries a %s without an id, so the read cannot be shown complete",
+			pc.what, strings.TrimSuffix(pc.unit, "s"))}
 	}
 	if pc.seen == nil {
 		pc.seen = map[string]struct{}{}

@@ -62,7 +62,8 @@ func EmailIndex(users []User) map[string]*User {
 // Users lists every login user, with the names of their roles. The list is
 // read in pages of 1000 (offset/limit) and must prove it is complete: every
 // page carries the X-Total-Count header, the total does not change between
-// pages, every page but the last is full, no user arrives twice, the
+// pages, every page but the last is full, every user carries an id and
+// none arrives twice, the
 // users add up to the total, and there is at least one (the API client's
 // own user). Otherwise the read fails with an *Error
 // matching ErrIncomplete.
@@ -85,7 +86,11 @@ func (c *Client) Users(ctx context.Context) ([]User, error) {
 			return nil, p.err(op, "")
 		}
 		for _, w := range page {
-			if p := pc.id(strconv.Itoa(w.ID)); p != nil {
+			id := ""
+			if w.ID != 0 {
+				id = strconv.Itoa(w.ID)
+			}
+			if p := pc.id(id); p != nil {
 				return nil, p.err(op, "")
 			}
 		}
