@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pandasync/pandasync/providers/assetpanda/emulator"
 )
@@ -33,6 +34,20 @@ func TestIncompleteSearchIsAFailedRead(t *testing.T) {
 			}
 			return e.c.RecordsByID(ctx(t), col, ids)
 		},
+		// ScanRecords hands records over as they arrive; after an error the
+		// caller discards them.
+		"ScanRecords": func(t *testing.T, e *env, col *Collection) ([]Record, error) {
+			var recs []Record
+			if _, err := e.c.ScanRecords(ctx(t), col, func(r Record) error { recs = append(recs, r); return nil }); err != nil {
+				return nil, err
+			}
+			return recs, nil
+		},
+		// Every record was written after the zero time: all of them match.
+		"RecordsModifiedSince": func(t *testing.T, e *env, col *Collection) ([]Record, error) {
+			recs, _, err := e.c.RecordsModifiedSince(ctx(t), col, time.Time{})
+			return recs, err
+		},
 		// One SID matches: the faults make the reply about it lie.
 		"FindRecords": func(t *testing.T, e *env, col *Collection) ([]Record, error) {
 			return e.c.FindRecords(ctx(t), col, "AD SID", sid(3))
@@ -50,44 +65,46 @@ func TestIncompleteSearchIsAFailedRead(t *testing.T) {
 		calls int // search requests sent, including the failing one
 	}{
 		{
-			name: "no total", reads: []string{"Records", "RecordsByID", "FindRecords"}, seed: 5,
+			name: "no total", reads: []string{"Records", "ScanRecords", "RecordsByID", "FindRecords", "RecordsModifiedSince"}, seed: 5,
 			fault: &emulator.Fault{Route: rSearch, Kind: emulator.FaultNoTotal},
 			want:  `collection "People": the reply carries no total, so the read cannot be shown complete`, calls: 1,
 		},
 		{
-			name: "no total on the second page", reads: []string{"Records"}, seed: 2500,
+			name: "no total on the second page", reads: []string{"Records", "ScanRecords", "RecordsModifiedSince"}, seed: 2500,
 			fault: &emulator.Fault{Route: rSearch, Kind: emulator.FaultNoTotal, Skip: 1},
 			want:  "the reply carries no total", calls: 2,
 		},
 		{
-			name: "total 0 with objects", reads: []string{"Records", "RecordsByID", "FindRecords"}, seed: 5,
+			name: "total 0 with objects", reads: []string{"Records", "ScanRecords", "RecordsByID", "FindRecords", "RecordsModifiedSince"}, seed: 5,
 			fault: &emulator.Fault{Route: rSearch, Kind: emulator.FaultZeroTotal},
 			want:  "the reply says the total is 0 but carries", calls: 1,
 		},
 		{
-			name: "total 0 that stops short", reads: []string{"Records"}, seed: 5,
+			// Only a whole-collection read can tell: 0 modified records is an
+			// answer RecordsModifiedSince may get.
+			name: "total 0 that stops short", reads: []string{"Records", "ScanRecords"}, seed: 5,
 			fault: &emulator.Fault{Route: rSearch, Kind: emulator.FaultZeroTotalEmpty},
 			want:  "the reply says 0 records match but the collection holds 5 (group_totals)", retry: true, calls: 1,
 		},
 		{
-			name: "short page", reads: []string{"Records", "RecordsByID"}, seed: 2500,
+			name: "short page", reads: []string{"Records", "ScanRecords", "RecordsByID", "RecordsModifiedSince"}, seed: 2500,
 			fault: &emulator.Fault{Route: rSearch, Kind: emulator.FaultShortPage, Skip: 1},
 			want:  "partial read: the page at offset 1000 has 500 records, stopping short at 1500 of the 2500", retry: true, calls: 2,
 			byID: "partial read: the page at offset 0 has 500 records, stopping short at 500 of the 1000", // the second batch of ids
 		},
 		{
-			name: "empty page", reads: []string{"Records", "RecordsByID"}, seed: 2500,
+			name: "empty page", reads: []string{"Records", "ScanRecords", "RecordsByID", "RecordsModifiedSince"}, seed: 2500,
 			fault: &emulator.Fault{Route: rSearch, Kind: emulator.FaultEmptyPage, Skip: 1},
 			want:  "the page at offset 1000 has 0 records", retry: true, calls: 2,
 			byID: "the page at offset 0 has 0 records, stopping short at 0 of the 1000",
 		},
 		{
-			name: "short last page", reads: []string{"Records", "FindRecords"}, seed: 5,
+			name: "short last page", reads: []string{"Records", "ScanRecords", "FindRecords", "RecordsModifiedSince"}, seed: 5,
 			fault: &emulator.Fault{Route: rSearch, Kind: emulator.FaultShortPage},
 			want:  "stopping short", retry: true, calls: 1,
 		},
 		{
-			name: "total changes between pages", reads: []string{"Records"}, seed: 2500,
+			name: "total changes between pages", reads: []string{"Records", "ScanRecords", "RecordsModifiedSince"}, seed: 2500,
 			wrap: rewrite(rewriter{method: "POST", suffix: "/search/objects", edit: func(n int, _ *http.Request, _ http.Header, body any) any {
 				if n == 2 {
 					totals(body)["objects"] = 2501.0
@@ -97,7 +114,7 @@ func TestIncompleteSearchIsAFailedRead(t *testing.T) {
 			want: "the total changed from 2500 to 2501 between pages", retry: true, calls: 2,
 		},
 		{
-			name: "more records than the total", reads: []string{"Records"}, seed: 1500,
+			name: "more records than the total", reads: []string{"Records", "ScanRecords", "RecordsModifiedSince"}, seed: 1500,
 			wrap: rewrite(rewriter{method: "POST", suffix: "/search/objects", edit: func(n int, _ *http.Request, _ http.Header, body any) any {
 				totals(body)["objects"], totals(body)["group_totals"] = 999.0, 999.0
 				return nil
@@ -105,7 +122,7 @@ func TestIncompleteSearchIsAFailedRead(t *testing.T) {
 			want: "1000 records arrived but the reply says the total is 999", retry: true, calls: 1,
 		},
 		{
-			name: "offset ignored", reads: []string{"Records"}, seed: 2500,
+			name: "offset ignored", reads: []string{"Records", "ScanRecords", "RecordsModifiedSince"}, seed: 2500,
 			wrap: rewrite(rewriter{method: "POST", suffix: "/search/objects", before: func(r *http.Request) {
 				q := r.URL.Query()
 				q.Del("offset")
@@ -114,7 +131,7 @@ func TestIncompleteSearchIsAFailedRead(t *testing.T) {
 			want: "arrived twice", retry: true, calls: 2,
 		},
 		{
-			name: "record without an id", reads: []string{"Records", "RecordsByID", "FindRecords"}, seed: 5,
+			name: "record without an id", reads: []string{"Records", "ScanRecords", "RecordsByID", "FindRecords", "RecordsModifiedSince"}, seed: 5,
 			wrap: rewrite(rewriter{method: "POST", suffix: "/search/objects", edit: func(_ int, _ *http.Request, _ http.Header, body any) any {
 				objs, _ := body.(map[string]any)["objects"].([]any)
 				delete(objs[0].(map[string]any), "id")
@@ -123,7 +140,7 @@ func TestIncompleteSearchIsAFailedRead(t *testing.T) {
 			want: `collection "People": the reply carries a record without an id, so the read cannot be shown complete`, calls: 1,
 		},
 		{
-			name: "records hidden from the client", reads: []string{"Records", "FindRecords"}, seed: 5,
+			name: "records hidden from the client", reads: []string{"Records", "ScanRecords", "FindRecords", "RecordsModifiedSince"}, seed: 5,
 			wrap: rewrite(rewriter{method: "POST", suffix: "/search/objects", edit: func(_ int, _ *http.Request, _ http.Header, body any) any {
 				body.(map[string]any)["not_viewable"] = 2.0
 				return nil
@@ -174,6 +191,13 @@ func TestCompleteSearchPassesTheChecks(t *testing.T) {
 	}
 	if n := e.emu.Stats().Requests[rSearch]; n != 2 {
 		t.Errorf("search requests = %d, want 2", n)
+	}
+	mod, _, err := e.c.RecordsModifiedSince(ctx(t), col, time.Time{})
+	if err != nil || len(mod) != 2000 {
+		t.Fatalf("RecordsModifiedSince the zero time = %d, %v; want all 2000", len(mod), err)
+	}
+	if n := e.emu.Stats().Requests[rSearch]; n != 4 {
+		t.Errorf("search requests = %d, want 4 (two pages each)", n)
 	}
 	none, err := e.c.FindRecords(ctx(t), col, "AD SID", "S-1-5-21-nobody")
 	if err != nil || len(none) != 0 {
