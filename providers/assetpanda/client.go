@@ -311,7 +311,7 @@ func (c *Client) do(ctx context.Context, rq request) error {
 		}
 		var we wireError
 		_ = json.Unmarshal(resp, &we)
-		apiErr := &Error{Op: rq.op, Key: rq.key, Status: status, Message: c.scrub(we.text()), Code: we.Code}
+		apiErr := &Error{Op: rq.op, Key: rq.key, Status: status, Message: c.scrub(we.text(), tok), Code: we.Code}
 		if apiErr.Message == "" {
 			apiErr.Message = http.StatusText(status)
 		}
@@ -510,12 +510,13 @@ func (c *Client) validToken() string {
 }
 
 // scrub blanks the client's secrets (client secret, password, current
-// token) out of text that came from the service, in case it echoes them.
-func (c *Client) scrub(text string) string {
+// token, and the tokens in also: the one a request was sent with) out of
+// text that came from the service, in case it echoes them.
+func (c *Client) scrub(text string, also ...string) string {
 	c.mu.Lock()
 	tok := c.token
 	c.mu.Unlock()
-	for _, s := range []string{c.cfg.ClientSecret, c.cfg.Password, tok} {
+	for _, s := range append([]string{c.cfg.ClientSecret, c.cfg.Password, tok}, also...) {
 		if s != "" {
 			text = strings.ReplaceAll(text, s, "REDACTED")
 		}
