@@ -374,7 +374,7 @@ func (c *Client) createBatch(ctx context.Context, col *Collection, keyField *Fie
 		var resp bulkResponse
 		err := c.do(ctx, request{op: "create records", route: routeCreate, args: []string{id}, body: body, out: &resp})
 		if err == nil {
-			c.applyBulk("create record", todo, resp, results)
+			c.applyBulk("create record", todo, resp, results, false)
 			return nil
 		}
 		if !outcomeUnknown(err) || round >= 3 || ctx.Err() != nil {
@@ -467,8 +467,10 @@ func withKey(op string, err error, key string) error {
 	return &Error{Op: op, Key: key, Retryable: IsRetryable(err), Err: err}
 }
 
-// applyBulk copies a bulk response into results.
-func (c *Client) applyBulk(op string, items []pendingItem, resp bulkResponse, results []Result) {
+// applyBulk copies a bulk response into results. byID says the items'
+// keys are record ids (an update): an object the reply returns in an
+// item's place must then be that record.
+func (c *Client) applyBulk(op string, items []pendingItem, resp bulkResponse, results []Result, byID bool) {
 	failed := map[int]bool{}
 	for _, be := range resp.Errors {
 		if be.Index < 0 || be.Index >= len(items) {
@@ -480,6 +482,7 @@ func (c *Client) applyBulk(op string, items []pendingItem, resp bulkResponse, re
 		if msg == "" {
 			msg = (&wireError{Errors: mustJSON(be.Errors)}).text()
 		}
+		msg = c.scrub(msg)
 		results[it.idx].Err = &Error{Op: op, Status: http.StatusUnprocessableEntity, Key: it.key, Message: msg, Code: be.Code}
 	}
 	for i, it := range items {
@@ -492,6 +495,10 @@ func (c *Client) applyBulk(op string, items []pendingItem, resp bulkResponse, re
 		}
 		if id == "" {
 			results[it.idx].Err = &Error{Op: op, Key: it.key, Message: "the service returned no result for this object"}
+			continue
+		}
+		if byID && id != it.key {
+			results[it.idx].Err = &Error{Op: op, Key: it.key, Message: fmt.Sprintf("the service returned record %s in this object's place, so its outcome is unknown", id)}
 			continue
 		}
 		results[it.idx].ID = id
@@ -545,7 +552,7 @@ func (c *Client) UpdateRecords(ctx context.Context, col *Collection, ups []Recor
 			}
 			continue
 		}
-		c.applyBulk("update record", batch, resp, results)
+		c.applyBulk("update record", batch, resp, results, true)
 	}
 	return results, nil
 }

@@ -265,6 +265,90 @@ func TestUpdateRecordsInBulk(t *testing.T) {
 	}
 }
 
+// A bulk update is reported applied only for the objects whose result the
+// reply returns in their place; an echoed secret in a per-object message
+// is blanked.
+func TestUpdateRecordsTrustsOnlyMatchingResults(t *testing.T) {
+	t.Parallel()
+	type outcome struct {
+		OK  bool
+		Err string // substring of the error
+	}
+	tests := []struct {
+		name string
+		edit func(e *env, body map[string]any)
+		want []outcome
+	}{
+		{
+			name: "results out of order",
+			edit: func(_ *env, body map[string]any) {
+				objs := body["objects"].([]any)
+				objs[0], objs[1] = objs[1], objs[0]
+			},
+			want: []outcome{{Err: "in this object's place, so its outcome is unknown"}, {Err: "in this object's place"}, {OK: true}},
+		},
+		{
+			name: "a result missing",
+			edit: func(_ *env, body map[string]any) { body["objects"] = body["objects"].([]any)[:2] },
+			want: []outcome{{OK: true}, {OK: true}, {Err: "the service returned no result for this object"}},
+		},
+		{
+			name: "an error body with status 200",
+			edit: func(_ *env, body map[string]any) {
+				for k := range body {
+					delete(body, k)
+				}
+				body["message"] = "something went wrong"
+			},
+			want: []outcome{{Err: "no result"}, {Err: "no result"}, {Err: "no result"}},
+		},
+		{
+			name: "a per-object message echoes the client secret",
+			edit: func(e *env, body map[string]any) {
+				body["objects"].([]any)[1] = nil
+				body["errors"] = []any{map[string]any{"index": 1, "message": "secret " + e.c.cfg.ClientSecret + " rejected", "code": 1}}
+			},
+			want: []outcome{{OK: true}, {Err: "secret REDACTED rejected"}, {OK: true}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var e *env
+			wrap := rewrite(rewriter{method: "PUT", suffix: "/objects", edit: func(_ int, _ *http.Request, _ http.Header, body any) any {
+				tc.edit(e, body.(map[string]any))
+				return nil
+			}})
+			e = newEnv(t, baseSeed(3), envOpts{server: wrap})
+			col := e.people(t)
+			var ups []RecordUpdate
+			for _, r := range e.stateRecords(t) {
+				ups = append(ups, RecordUpdate{ID: r.ID, Fields: map[string]string{"First Name": "Edited"}})
+			}
+			res, err := e.c.UpdateRecords(ctx(t), col, ups)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []outcome
+			for i, r := range res {
+				o := outcome{OK: r.Err == nil && r.ID == ups[i].ID}
+				if r.Err != nil {
+					o.Err = r.Err.Error()
+					if strings.Contains(o.Err, e.c.cfg.ClientSecret) {
+						t.Errorf("result %d carries the client secret: %v", i, r.Err)
+					}
+				}
+				if w := tc.want[i]; w.Err != "" && strings.Contains(o.Err, w.Err) {
+					o.Err = w.Err
+				}
+				got = append(got, o)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("results (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestArchiveAndUnarchive(t *testing.T) {
 	e := newEnv(t, baseSeed(3), envOpts{})
 	col := e.people(t)
