@@ -407,3 +407,101 @@ func TestCreateUserCommitThenDrop(t *testing.T) {
 		t.Errorf("%d users with the email, want 1", count)
 	}
 }
+
+// A user write is reported applied only when the reply shows it: a
+// service that answers 200 but ignores is_active (the assumed extension)
+// or the role, or answers with another user or none, fails the write.
+func TestUserWritesTrustOnlyAReplyThatShowsThem(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		invite bool // edit the reply of the invite, else of PUT /v3/users/{id}
+		edit   func(u map[string]any) any
+		write  func(t *testing.T, e *env, graceID int, role *Role) error
+		want   string // substring of the error; "" = success
+	}{
+		{
+			name: "deactivation shown",
+			write: func(t *testing.T, e *env, id int, _ *Role) error {
+				_, err := e.c.DeactivateUser(ctx(t), id)
+				return err
+			},
+		},
+		{
+			name: "is_active ignored",
+			edit: func(u map[string]any) any { u["is_active"] = true; return nil },
+			write: func(t *testing.T, e *env, id int, _ *Role) error {
+				_, err := e.c.DeactivateUser(ctx(t), id)
+				return err
+			},
+			want: "the service's reply does not show the update applied (it does not carry the is_active sent)",
+		},
+		{
+			name: "role ignored",
+			edit: func(u map[string]any) any { u["roles"] = []any{}; return nil },
+			write: func(t *testing.T, e *env, id int, r *Role) error {
+				_, err := e.c.UpdateUser(ctx(t), id, UserUpdate{Role: r})
+				return err
+			},
+			want: "it does not carry the role sent",
+		},
+		{
+			name: "an empty object",
+			edit: func(map[string]any) any { return map[string]any{} },
+			write: func(t *testing.T, e *env, id int, _ *Role) error {
+				_, err := e.c.ReactivateUser(ctx(t), id)
+				return err
+			},
+			want: "the reply is not user",
+		},
+		{
+			name: "an error body with status 200",
+			edit: func(map[string]any) any { return map[string]any{"message": "not done"} },
+			write: func(t *testing.T, e *env, id int, _ *Role) error {
+				_, err := e.c.DeactivateUser(ctx(t), id)
+				return err
+			},
+			want: "the reply is not user",
+		},
+		{
+			name: "invite answered with no user", invite: true,
+			edit: func(map[string]any) any { return map[string]any{"status": "invited"} },
+			write: func(t *testing.T, e *env, _ int, r *Role) error {
+				_, err := e.c.CreateUser(ctx(t), NewUser{Email: "new@corp.example.com", Role: r})
+				return err
+			},
+			want: "the service's reply is not the user asked for",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// PUT is only the user update here; POST also the token and search.
+			rw := rewriter{method: "PUT", edit: func(_ int, _ *http.Request, _ http.Header, body any) any {
+				return tc.edit(body.(map[string]any))
+			}}
+			if tc.invite {
+				rw.method, rw.suffix = "POST", "/v3/users/invite"
+			}
+			var wrap func(http.Handler) http.Handler
+			if tc.edit != nil {
+				wrap = rewrite(rw)
+			}
+			e := newEnv(t, baseSeed(0), envOpts{server: wrap})
+			users, err := e.c.Users(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			role, err := e.c.Role(ctx(t), "Acme", "IT Assets", "Module Admin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = tc.write(t, e, EmailIndex(users)["grace@corp.example.com"].ID, role)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("err = %v, want success", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("err = %v, want containing %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -172,6 +173,9 @@ func (c *Client) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 		var w wireUser
 		err := c.do(ctx, request{op: "create user", route: routeInvite, key: nu.Email, body: body, out: &w})
 		if err == nil {
+			if w.ID == 0 || !strings.EqualFold(w.Email, nu.Email) {
+				return nil, &Error{Op: "create user", Key: nu.Email, Message: "the service's reply is not the user asked for, so whether it was created is unknown"}
+			}
 			u, err := c.user(ctx, w)
 			if err != nil {
 				return nil, err
@@ -194,7 +198,9 @@ func (c *Client) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 }
 
 // UpdateUser changes names, email, AD SID, active flag and/or the role of
-// user id, and returns the user as stored.
+// user id, and returns the user as stored. A reply that is not that user,
+// or does not carry every value the update set, is an error: the update
+// is never reported applied on the strength of it.
 func (c *Client) UpdateUser(ctx context.Context, id int, up UserUpdate) (*User, error) {
 	var body userUpdateRequest
 	body.User.FirstName, body.User.LastName, body.User.Email = up.FirstName, up.LastName, up.Email
@@ -207,11 +213,48 @@ func (c *Client) UpdateUser(ctx context.Context, id int, up UserUpdate) (*User, 
 	if err := c.do(ctx, request{op: "update user", route: routeUser, args: []string{sid}, key: sid, body: body, out: &w, idempotent: true}); err != nil {
 		return nil, err
 	}
+	if miss := up.unshown(id, w); miss != "" {
+		return nil, &Error{Op: "update user", Key: sid, Message: "the service's reply does not show the update applied (" + miss + ")"}
+	}
 	u, err := c.user(ctx, w)
 	if err != nil {
 		return nil, err
 	}
 	return &u, nil
+}
+
+// unshown says what of up the user w, the reply to updating user id, does
+// not show; "" when it shows all of it.
+func (up UserUpdate) unshown(id int, w wireUser) string {
+	if w.ID != id {
+		return "the reply is not user " + strconv.Itoa(id)
+	}
+	var miss []string
+	str := func(key string, want *string, got string, fold bool) {
+		if want != nil && got != *want && !(fold && strings.EqualFold(got, *want)) {
+			miss = append(miss, key)
+		}
+	}
+	str("email", up.Email, w.Email, true)
+	str("first_name", up.FirstName, w.FirstName, false)
+	str("last_name", up.LastName, w.LastName, false)
+	sid := ""
+	if w.IntegADSID != nil {
+		sid = *w.IntegADSID
+	}
+	str("integ_ad_sid", up.ADSID, sid, false)
+	if up.Active != nil && w.IsActive != *up.Active {
+		miss = append(miss, "is_active")
+	}
+	if up.Role != nil && !slices.ContainsFunc(w.Roles, func(r wireUserRole) bool {
+		return r.ModuleID == up.Role.ModuleID && r.RoleID == up.Role.ID
+	}) {
+		miss = append(miss, "role")
+	}
+	if len(miss) > 0 {
+		return "it does not carry the " + strings.Join(miss, ", ") + " sent"
+	}
+	return ""
 }
 
 // DeactivateUser marks user id inactive (never deletes it).
