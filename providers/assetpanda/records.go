@@ -374,7 +374,9 @@ func (c *Client) createBatch(ctx context.Context, col *Collection, keyField *Fie
 		var resp bulkResponse
 		err := c.do(ctx, request{op: "create records", route: routeCreate, args: []string{id}, body: body, out: &resp})
 		if err == nil {
-			c.applyBulk("create record", todo, resp, results, false)
+			c.applyBulk("create record", todo, resp, results, func(it pendingItem, o wireObject) bool {
+				return it.key == "" || strings.EqualFold(decodeValue(keyField, o.values[keyField.Key]), it.key)
+			})
 			return nil
 		}
 		if !outcomeUnknown(err) || round >= 3 || ctx.Err() != nil {
@@ -467,10 +469,10 @@ func withKey(op string, err error, key string) error {
 	return &Error{Op: op, Key: key, Retryable: IsRetryable(err), Err: err}
 }
 
-// applyBulk copies a bulk response into results. byID says the items'
-// keys are record ids (an update): an object the reply returns in an
-// item's place must then be that record.
-func (c *Client) applyBulk(op string, items []pendingItem, resp bulkResponse, results []Result, byID bool) {
+// applyBulk copies a bulk response into results. is says whether the
+// object the reply returns in an item's place is that item's record (an
+// update: the same id; a create: the same key).
+func (c *Client) applyBulk(op string, items []pendingItem, resp bulkResponse, results []Result, is func(pendingItem, wireObject) bool) {
 	failed := map[int]bool{}
 	for _, be := range resp.Errors {
 		if be.Index < 0 || be.Index >= len(items) {
@@ -489,15 +491,16 @@ func (c *Client) applyBulk(op string, items []pendingItem, resp bulkResponse, re
 		if failed[i] {
 			continue
 		}
-		var id string
+		var obj wireObject
 		if i < len(resp.Objects) {
-			id = string(resp.Objects[i].ID)
+			obj = resp.Objects[i]
 		}
+		id := string(obj.ID)
 		if id == "" {
 			results[it.idx].Err = &Error{Op: op, Key: it.key, Message: "the service returned no result for this object"}
 			continue
 		}
-		if byID && id != it.key {
+		if !is(it, obj) {
 			results[it.idx].Err = &Error{Op: op, Key: it.key, Message: fmt.Sprintf("the service returned record %s in this object's place, so its outcome is unknown", id)}
 			continue
 		}
@@ -552,7 +555,7 @@ func (c *Client) UpdateRecords(ctx context.Context, col *Collection, ups []Recor
 			}
 			continue
 		}
-		c.applyBulk("update record", batch, resp, results, true)
+		c.applyBulk("update record", batch, resp, results, func(it pendingItem, o wireObject) bool { return string(o.ID) == it.key })
 	}
 	return results, nil
 }

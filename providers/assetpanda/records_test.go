@@ -170,6 +170,35 @@ func TestCreateRecordsInBulk(t *testing.T) {
 	}
 }
 
+// A bulk create whose reply returns another record in an object's place
+// reports that object's outcome unknown, not its creation.
+func TestCreateRecordsTrustsOnlyMatchingResults(t *testing.T) {
+	t.Parallel()
+	wrap := rewrite(rewriter{method: "POST", suffix: "/objects", edit: func(_ int, _ *http.Request, _ http.Header, body any) any {
+		m := body.(map[string]any)
+		if _, create := m["errors"]; create { // not a search reply
+			objs := m["objects"].([]any)
+			objs[0], objs[1] = objs[1], objs[0]
+		}
+		return nil
+	}})
+	e := newEnv(t, baseSeed(0), envOpts{server: wrap})
+	res, err := e.c.CreateRecords(ctx(t), e.people(t), "AD SID", newRecs(0, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, r := range res {
+		got = append(got, r.Err == nil && r.ID != "")
+		if r.Err != nil && !strings.Contains(r.Err.Error(), "in this object's place, so its outcome is unknown") {
+			t.Errorf("result %d: err = %v, want its outcome unknown", r.Index, r.Err)
+		}
+	}
+	if diff := cmp.Diff([]bool{false, false, true}, got); diff != "" {
+		t.Errorf("created (-want +got):\n%s", diff)
+	}
+}
+
 func TestUniqueViolationFailsOnlyThatObject(t *testing.T) {
 	e := newEnv(t, baseSeed(1), envOpts{})
 	col := e.people(t)
