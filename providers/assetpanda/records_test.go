@@ -54,6 +54,49 @@ func TestRecordsPagesThroughWholeCollection(t *testing.T) {
 	}
 }
 
+// A service that pages by a smaller limit than asked is followed when it
+// echoes that limit; when it does not, its short pages fail the read.
+func TestSearchFollowsTheEchoedLimit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		echo  func(totals map[string]any) // edits the echoed limit (100 as served)
+		want  string                      // substring of the error; "" = complete
+		calls int
+	}{
+		{name: "limit clamped and echoed", echo: func(map[string]any) {}, calls: 25},
+		{name: "limit clamped, echo missing", echo: func(t map[string]any) { delete(t, "limit") },
+			want: "partial read: the page at offset 0 has 100 records, stopping short at 100 of the 2500", calls: 1},
+		{name: "limit clamped, the asked limit echoed", echo: func(t map[string]any) { t["limit"] = 1000.0 },
+			want: "partial read: the page at offset 0 has 100 records", calls: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			wrap := rewrite(rewriter{method: "POST", suffix: "/search/objects",
+				before: func(r *http.Request) {
+					q := r.URL.Query()
+					q.Set("limit", "100")
+					r.URL.RawQuery = q.Encode()
+				},
+				edit: func(_ int, _ *http.Request, _ http.Header, body any) any {
+					tc.echo(totals(body))
+					return nil
+				}})
+			e := newEnv(t, baseSeed(2500), envOpts{server: wrap})
+			recs, err := e.c.Records(ctx(t), e.people(t))
+			switch {
+			case tc.want == "" && (err != nil || len(recs) != 2500):
+				t.Errorf("Records = %d, %v; want 2500", len(recs), err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrIncomplete)):
+				t.Errorf("Records = %d, %v; want an incomplete read containing %q", len(recs), err, tc.want)
+			}
+			if n := e.emu.Stats().Requests[rSearch]; n != tc.calls {
+				t.Errorf("search requests = %d, want %d", n, tc.calls)
+			}
+		})
+	}
+}
+
 // RecordsByID reads 1,500 of 2,500 records in two requests, archived
 // included, and leaves unknown ids out.
 func TestRecordsByID(t *testing.T) {
