@@ -459,12 +459,9 @@ func (c *Client) ensureToken(ctx context.Context) (string, error) {
 	}
 	var tr tokenResponse
 	err := c.do(ctx, request{
-		op:    "get asset panda token",
-		route: routeToken,
-		body: tokenRequest{
-			ClientID: c.cfg.ClientID, ClientSecret: c.cfg.ClientSecret,
-			Email: c.cfg.Email, Password: c.cfg.Password,
-		},
+		op:         "get asset panda token",
+		route:      routeToken,
+		body:       c.tokenRequest(),
 		out:        &tr,
 		idempotent: true,
 		noAuth:     true,
@@ -498,6 +495,11 @@ func (c *Client) ensureToken(ctx context.Context) (string, error) {
 	c.token, c.tokenExp = tok, exp
 	c.mu.Unlock()
 	return tok, nil
+}
+
+// tokenRequest is the body of the token request, from the credentials.
+func (c *Client) tokenRequest() tokenRequest {
+	return tokenRequest{ClientID: c.cfg.ClientID, ClientSecret: c.cfg.ClientSecret, Email: c.cfg.Email, Password: c.cfg.Password}
 }
 
 func (c *Client) validToken() string {

@@ -131,9 +131,7 @@ func (c *Client) Probe(ctx context.Context, account, module, collection string) 
 	}
 
 	// The token: its own request, so that its reply can be checked.
-	tokCheck, _ := c.probe(ctx, request{op: "probe token", route: routeToken, noAuth: true, body: tokenRequest{
-		ClientID: c.cfg.ClientID, ClientSecret: c.cfg.ClientSecret, Email: c.cfg.Email, Password: c.cfg.Password,
-	}})
+	tokCheck, _ := c.probe(ctx, request{op: "probe token", route: routeToken, noAuth: true, body: c.tokenRequest()})
 	add(tokCheck)
 	rest := []route{routeAccounts, routeRoles, routeGroups, routeFields, routeSearch, routeUsers, routeMe}
 	if !tokCheck.OK() {

@@ -82,7 +82,7 @@ func (col *Collection) decode(obj wireObject) Record {
 // page. The read must prove it is complete (see search); otherwise it fails
 // with an *Error matching ErrIncomplete, never a shorter answer.
 func (c *Client) Records(ctx context.Context, col *Collection) ([]Record, error) {
-	return c.collect(ctx, col, "read records", searchRequest{}, "")
+	return c.collect(ctx, col, "read records", searchRequest{}, "", nil)
 }
 
 // ScanRecords reads the whole collection as Records does, handing each
@@ -110,10 +110,7 @@ func (c *Client) ScanRecords(ctx context.Context, col *Collection, fn func(Recor
 // answered the first page, as in ScanRecords.
 func (c *Client) RecordsModifiedSince(ctx context.Context, col *Collection, since time.Time) (recs []Record, served time.Time, err error) {
 	body := searchRequest{LastModified: &modifiedRange{GTE: since.UTC().Format(time.RFC3339Nano)}}
-	err = c.search(ctx, col, "read modified records", body, "", func(r Record) error {
-		recs = append(recs, r)
-		return nil
-	}, &served)
+	recs, err = c.collect(ctx, col, "read modified records", body, "", &served)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -121,12 +118,12 @@ func (c *Client) RecordsModifiedSince(ctx context.Context, col *Collection, sinc
 }
 
 // collect is search, collecting the records.
-func (c *Client) collect(ctx context.Context, col *Collection, op string, body searchRequest, key string) ([]Record, error) {
+func (c *Client) collect(ctx context.Context, col *Collection, op string, body searchRequest, key string, served *time.Time) ([]Record, error) {
 	var out []Record
 	err := c.search(ctx, col, op, body, key, func(r Record) error {
 		out = append(out, r)
 		return nil
-	}, nil)
+	}, served)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +137,7 @@ func (c *Client) collect(ctx context.Context, col *Collection, op string, body s
 func (c *Client) RecordsByID(ctx context.Context, col *Collection, ids []string) ([]Record, error) {
 	var out []Record
 	for batch := range slices.Chunk(ids, pageSize) {
-		recs, err := c.collect(ctx, col, "read records by id", searchRequest{IDs: batch}, "")
+		recs, err := c.collect(ctx, col, "read records by id", searchRequest{IDs: batch}, "", nil)
 		if err != nil {
 			return nil, err
 		}
@@ -157,7 +154,7 @@ func (c *Client) FindRecords(ctx context.Context, col *Collection, field, value 
 	if err != nil {
 		return nil, err
 	}
-	return c.collect(ctx, col, "find records", searchRequest{FieldFilters: map[string]string{f.Key: value}}, value)
+	return c.collect(ctx, col, "find records", searchRequest{FieldFilters: map[string]string{f.Key: value}}, value, nil)
 }
 
 // search reads every page of a search; body's view is set to include
