@@ -100,7 +100,7 @@ func (a *app) runLoop(ctx context.Context, args []string) error {
 			return err
 		} else if err != nil {
 			a.log.Error("the spec repository cannot be fetched and nothing was checked out before; no pass runs until a fetch works",
-				"error", err, "url", ra.git.url)
+				"error", err, "url", ra.gitSpec.url)
 		}
 	}
 	if ra.once {

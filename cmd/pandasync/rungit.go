@@ -91,7 +91,7 @@ func secretRef(flagName, s string) (spec.Value, error) {
 // repository, and the revision each loaded spec set came from.
 type gitSpec struct {
 	src *gitsource.Source
-	url string
+	url string // without the credentials the -git URL may carry
 
 	mu   sync.Mutex
 	revs map[*spec.Set]gitsource.Revision
@@ -162,7 +162,7 @@ func (a *app) newGitSpec(g gitArgs, stateDir string) (*gitSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gitSpec{src: src, url: g.url, revs: map[*spec.Set]gitsource.Revision{}}, nil
+	return &gitSpec{src: src, url: src.URL(), revs: map[*spec.Set]gitsource.Revision{}}, nil
 }
 
 // errNoRevision: nothing has been fetched yet, and no earlier checkout is

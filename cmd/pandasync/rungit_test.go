@@ -230,6 +230,16 @@ func TestRunOnceFromGit(t *testing.T) {
 	if code != exitError || !strings.Contains(errOut, "none.git") {
 		t.Errorf("run -once -git of an unreachable remote: exit %d, %q", code, errOut)
 	}
+	// Credentials in the URL are in no log line or error.
+	withToken := strings.Replace(gw.remote.URL, "http://", "http://tok3n@", 1)
+	code, out, errOut = run(t, gw.box.Env, "run", "-once", "-git", withToken, "-git-path", "pandasync.d", "-git-allow-http", "-state-dir", t.TempDir())
+	if code != exitOK || !strings.Contains(errOut, "spec repository fetched") || strings.Contains(out+errOut, "tok3n") { // the first run made the changes
+		t.Errorf("run -once -git with a token in the URL: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = run(t, gw.box.Env, "run", "-once", "-git", "http://bot:s3cret@127.0.0.1:1/none.git", "-git-allow-http", "-state-dir", t.TempDir())
+	if code != exitError || !strings.Contains(errOut, "none.git") || strings.Contains(out+errOut, "s3cret") {
+		t.Errorf("run -once -git of an unreachable remote with a password in the URL: exit %d, %q", code, errOut)
+	}
 	code, _, errOut = run(t, gw.box.Env, "-f", productionSpec, "run", "-once", "-git", gw.remote.URL, "-state-dir", t.TempDir())
 	if code != exitError || !strings.Contains(errOut, "-git and -f") {
 		t.Errorf("run -git with -f: exit %d, %q", code, errOut)

@@ -167,6 +167,7 @@ var ErrRejected = errors.New("the revision was rejected")
 // Source follows one ref of one repository.
 type Source struct {
 	cfg  Config
+	url  string // cfg.URL without the credentials it may carry
 	auth transport.AuthMethod
 	log  *slog.Logger
 
@@ -222,7 +223,8 @@ func New(cfg Config) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	auth, err := authMethod(cfg.URL, cfg.Auth)
+	fetchURL, urlAuth, fromURL := urlCredentials(cfg.URL, cfg.Auth)
+	auth, err := authMethod(fetchURL, urlAuth, fromURL)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +240,7 @@ func New(cfg Config) (*Source, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("git checkout directory: %w", err)
 	}
-	s := &Source{cfg: cfg, auth: auth, log: log.With("component", "gitsource", "url", redactURL(cfg.URL))}
+	s := &Source{cfg: cfg, url: fetchURL, auth: auth, log: log.With("component", "gitsource", "url", fetchURL)}
 	if rev, ok := s.restore(); ok {
 		s.status.Current = &rev
 	}
@@ -263,19 +265,48 @@ func checkURL(raw string, allowInsecure bool) error {
 	return fmt.Errorf("git URL %s: unsupported protocol %q", redactURL(raw), ep.Protocol)
 }
 
-// redactURL drops a password from a URL for messages.
+// redactURL hides a URL's credentials for messages: its password, and but
+// for ssh, where the user is an account name, its user too (a token may
+// be the user name of an https URL).
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
 		return raw
 	}
-	if _, ok := u.User.Password(); ok {
+	if u.Scheme != "ssh" {
+		u.User = url.User("redacted")
+	} else if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "redacted")
 	}
 	return u.String()
 }
 
-func authMethod(raw string, a Auth) (transport.AuthMethod, error) {
+// urlCredentials takes the user and password out of an http(s) URL and
+// into the Auth, where they fill what the Auth leaves empty. go-git names
+// the URL in its errors, redacting a password but not a token given as the
+// user name (https://TOKEN@host/…), so only the bare URL is handed to it;
+// fromURL says the URL had a user, which go-git would have sent with
+// basic authentication even without a password.
+func urlCredentials(raw string, a Auth) (bare string, auth Auth, fromURL bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil || (u.Scheme != "https" && u.Scheme != "http") {
+		return raw, a, false
+	}
+	if a.Username == "" {
+		a.Username = u.User.Username()
+	}
+	if pw, ok := u.User.Password(); ok && a.Password == "" {
+		a.Password = pw
+	}
+	u.User = nil
+	return u.String(), a, true
+}
+
+// URL is the repository's URL without the credentials it may carry, for
+// messages.
+func (s *Source) URL() string { return s.url }
+
+func authMethod(raw string, a Auth, basic bool) (transport.AuthMethod, error) {
 	ep, err := transport.NewEndpoint(raw)
 	if err != nil {
 		return nil, fmt.Errorf("git URL: %w", err)
@@ -292,7 +323,7 @@ func authMethod(raw string, a Auth) (transport.AuthMethod, error) {
 		if len(a.SSHKey) > 0 {
 			return nil, errors.New("an ssh key is given for an https URL")
 		}
-		if a.Password == "" {
+		if a.Password == "" && !basic {
 			return nil, nil
 		}
 		return &githttp.BasicAuth{Username: user, Password: a.Password}, nil
@@ -450,10 +481,10 @@ func (r *rejection) Error() string { return r.err.Error() }
 // remoteHead lists the remote's refs and returns the followed ref's full
 // name (empty for a detached HEAD) and head commit. It writes nothing.
 func (s *Source) remoteHead(ctx context.Context) (plumbing.ReferenceName, string, error) {
-	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{s.cfg.URL}})
+	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{s.url}})
 	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: s.auth, CABundle: s.cfg.CABundle, PeelingOption: git.AppendPeeled})
 	if err != nil {
-		return "", "", fmt.Errorf("list the refs of %s: %w", redactURL(s.cfg.URL), err)
+		return "", "", fmt.Errorf("list the refs of %s: %w", s.url, err)
 	}
 	byName := map[plumbing.ReferenceName]*plumbing.Reference{}
 	for _, r := range refs {
@@ -462,12 +493,12 @@ func (s *Source) remoteHead(ctx context.Context) (plumbing.ReferenceName, string
 	if s.cfg.Ref == "" {
 		h := byName[plumbing.HEAD]
 		if h == nil {
-			return "", "", fmt.Errorf("%s has no HEAD; name the branch to follow", redactURL(s.cfg.URL))
+			return "", "", fmt.Errorf("%s has no HEAD; name the branch to follow", s.url)
 		}
 		if h.Type() == plumbing.SymbolicReference {
 			t := byName[h.Target()]
 			if t == nil {
-				return "", "", fmt.Errorf("%s: HEAD points to %s, which does not exist", redactURL(s.cfg.URL), h.Target())
+				return "", "", fmt.Errorf("%s: HEAD points to %s, which does not exist", s.url, h.Target())
 			}
 			return h.Target(), t.Hash().String(), nil
 		}
@@ -489,19 +520,19 @@ func (s *Source) remoteHead(ctx context.Context) (plumbing.ReferenceName, string
 	if r := byName[tag]; r != nil {
 		return tag, r.Hash().String(), nil
 	}
-	return "", "", fmt.Errorf("%s has no branch or tag %q", redactURL(s.cfg.URL), s.cfg.Ref)
+	return "", "", fmt.Errorf("%s has no branch or tag %q", s.url, s.cfg.Ref)
 }
 
 // checkout clones the ref shallowly into a new directory and checks the
 // revision: signature, spec directory, no links out of it, Validate.
 func (s *Source) checkout(ctx context.Context, ref plumbing.ReferenceName) (Revision, error) {
 	tmp := filepath.Join(s.cfg.Dir, ".fetch-"+randomSuffix())
-	opts := &git.CloneOptions{URL: s.cfg.URL, Auth: s.auth, CABundle: s.cfg.CABundle, ReferenceName: ref, SingleBranch: true, Depth: 1,
+	opts := &git.CloneOptions{URL: s.url, Auth: s.auth, CABundle: s.cfg.CABundle, ReferenceName: ref, SingleBranch: true, Depth: 1,
 		Tags: git.NoTags, RecurseSubmodules: git.NoRecurseSubmodules}
 	repo, err := git.PlainCloneContext(ctx, tmp, false, opts)
 	if err != nil {
 		os.RemoveAll(tmp)
-		return Revision{}, fmt.Errorf("fetch %s of %s: %w", ref.Short(), redactURL(s.cfg.URL), err)
+		return Revision{}, fmt.Errorf("fetch %s of %s: %w", ref.Short(), s.url, err)
 	}
 	head, err := repo.Head()
 	if err != nil {

@@ -7,11 +7,16 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -536,6 +541,72 @@ func TestConfig(t *testing.T) {
 	for _, secret := range []string{"tok3n", "PRIVATE", "phr4se"} {
 		if strings.Contains(b.String(), secret) {
 			t.Errorf("Auth logs %q: %s", secret, b.String())
+		}
+	}
+}
+
+// TestCredentialsInURL: credentials in an https URL, a user and password
+// or a token as the user name, are sent as basic authentication and
+// appear in no error, log or URL the source reports, also when the
+// server fails.
+func TestCredentialsInURL(t *testing.T) {
+	r := gittest.New(t)
+	head := r.CommitAndPush(t, map[string]string{"pandasync.yaml": specWithRole("Collaborator")})
+	target, err := url.Parse(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	var failing atomic.Bool
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		user, pass, _ := req.BasicAuth()
+		switch {
+		case user != "tok3n" && (user != "bot" || pass != "s3cret"):
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "who are you", http.StatusUnauthorized)
+		case failing.Load():
+			http.Error(w, "broken", http.StatusInternalServerError)
+		default:
+			proxy.ServeHTTP(w, req)
+		}
+	}))
+	defer front.Close()
+	secrets := []string{"tok3n", "s3cret"}
+	for name, userinfo := range map[string]string{"token as user": "tok3n@", "user and password": "bot:s3cret@"} {
+		t.Run(name, func(t *testing.T) {
+			failing.Store(false)
+			var logs bytes.Buffer
+			raw := strings.Replace(front.URL, "http://", "http://"+userinfo, 1) + target.Path
+			s := newSource(t, Config{URL: raw, Validate: loadSpec, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			rev, _, err := s.Sync(context.Background())
+			if err != nil || rev.Commit != head {
+				t.Fatalf("Sync with the URL's credentials: %v, %v; want %s", rev, err, head)
+			}
+			failing.Store(true)
+			head = r.CommitAndPush(t, map[string]string{"pandasync.yaml": specWithRole(rev.Commit[:8])})
+			_, _, err = s.Sync(context.Background())
+			if err == nil {
+				t.Fatal("Sync of a failing server: no error")
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			s.cfg.Wait = func(context.Context, time.Duration) error { cancel(); return ctx.Err() }
+			_ = s.Run(ctx, nil)
+			for _, secret := range secrets {
+				for what, text := range map[string]string{"error": err.Error(), "logs": logs.String(), "URL": s.URL(), "status": s.Status().LastError} {
+					if strings.Contains(text, secret) {
+						t.Errorf("the %s shows %q: %s", what, secret, text)
+					}
+				}
+			}
+			if !strings.Contains(logs.String(), "cannot fetch the spec") {
+				t.Errorf("the failed fetch is not logged:\n%s", logs.String())
+			}
+		})
+	}
+	for _, raw := range []string{"http://tok3n@git.corp.example.com/specs.git", "ftp://tok3n@git.corp.example.com/specs.git"} {
+		_, err := New(Config{URL: raw, Dir: t.TempDir()})
+		if err == nil || strings.Contains(err.Error(), "tok3n") {
+			t.Errorf("New(%s): %v, want an error without the token", raw, err)
 		}
 	}
 }
