@@ -32,7 +32,7 @@ func (la *leaderArgs) register(fs *flag.FlagSet) {
 	fs.StringVar(&la.name, "lease-name", defaultLeaseName, "`NAME` of the coordination.k8s.io Lease")
 	fs.StringVar(&la.kubeconfig, "kubeconfig", "", "kubeconfig `FILE` with a token or client certificate (default: the pod's service account)")
 	fs.StringVar(&la.identity, "leader-identity", "", "this replica's holder identity in the Lease (default: host name and a random suffix)")
-	fs.DurationVar(&la.leaseDuration, "lease-duration", leader.DefaultLeaseDuration, "how long, `DURATION`, followers wait after the Lease last changed before taking it over")
+	fs.DurationVar(&la.leaseDuration, "lease-duration", leader.DefaultLeaseDuration, "how long, `DURATION` in whole seconds, followers wait after the Lease last changed before taking it over")
 	fs.DurationVar(&la.renewDeadline, "renew-deadline", leader.DefaultRenewDeadline, "how long, `DURATION`, the leader keeps trying to renew before it stops leading")
 	fs.DurationVar(&la.retryPeriod, "retry-period", leader.DefaultRetryPeriod, "`DURATION` between attempts to take or renew the Lease")
 }

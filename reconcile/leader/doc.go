@@ -7,7 +7,8 @@
 //
 //   - Timing is LeaseDuration, RenewDeadline and RetryPeriod, 15 s, 10 s and
 //     2 s by default, and a Config is refused unless LeaseDuration >
-//     RenewDeadline > 1.2 × RetryPeriod.
+//     RenewDeadline > 1.2 × RetryPeriod, and LeaseDuration is whole
+//     seconds, as leaseDurationSeconds stores it.
 //   - A candidate never trusts the times stored in the Lease. It measures
 //     expiry on its own monotonic clock, from the moment it last saw the
 //     record change, with the record's leaseDurationSeconds.

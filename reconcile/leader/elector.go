@@ -39,7 +39,8 @@ type Config struct {
 	Identity string
 
 	// LeaseDuration is how long followers wait, from the moment they last
-	// saw the Lease change, before they take it over.
+	// saw the Lease change, before they take it over: whole seconds, as
+	// the Lease stores it.
 	LeaseDuration time.Duration
 	// RenewDeadline is how long the leader keeps trying to renew before it
 	// gives up leading.
@@ -129,13 +130,19 @@ func New(cfg Config) (*Elector, error) {
 }
 
 // checkTiming applies client-go's rule, LeaseDuration > RenewDeadline >
-// 1.2 × RetryPeriod, and keeps Fence's window longer than RetryPeriod so
-// that a healthy leader always passes it.
+// 1.2 × RetryPeriod, wants LeaseDuration in whole seconds as the Lease
+// stores it, and keeps Fence's window longer than RetryPeriod so that a
+// healthy leader always passes it.
 func checkTiming(c Config) error {
 	switch {
 	case c.LeaseDuration < time.Second:
 		// leaseDurationSeconds is whole seconds.
 		return fmt.Errorf("leader election: lease duration %s is shorter than 1s", c.LeaseDuration)
+	case c.LeaseDuration%time.Second != 0:
+		// Followers wait the whole seconds written in the Lease, while
+		// Fence's window is counted from LeaseDuration: a fraction would
+		// let a leader write after a follower took over.
+		return fmt.Errorf("leader election: lease duration %s is not a whole number of seconds", c.LeaseDuration)
 	case c.RetryPeriod <= 0:
 		return fmt.Errorf("leader election: retry period %s is not positive", c.RetryPeriod)
 	case c.LeaseDuration <= c.RenewDeadline:

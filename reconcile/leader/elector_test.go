@@ -21,6 +21,7 @@ func TestConfigTiming(t *testing.T) {
 		"lease not above deadline":     {Config{LeaseDuration: 10 * time.Second, RenewDeadline: 10 * time.Second}, "longer than the renew deadline"},
 		"deadline not above 1.2×retry": {Config{RenewDeadline: 6 * time.Second, RetryPeriod: 5 * time.Second}, "1.2 × the retry period"},
 		"sub-second lease":             {Config{LeaseDuration: 900 * time.Millisecond, RenewDeadline: 600 * time.Millisecond, RetryPeriod: 100 * time.Millisecond}, "shorter than 1s"},
+		"lease not whole seconds":      {Config{LeaseDuration: 2500 * time.Millisecond, RenewDeadline: 2200 * time.Millisecond, RetryPeriod: 500 * time.Millisecond}, "whole number of seconds"},
 		"fence margin eats the lease":  {Config{FenceMargin: 14 * time.Second}, "minus the fence margin"},
 		"negative fence margin":        {Config{FenceMargin: -time.Second}, "not positive"},
 	}
