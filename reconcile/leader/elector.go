@@ -469,11 +469,14 @@ func (e *Elector) lostRace(ctx context.Context, err error) {
 	}
 }
 
-// observe records a Lease seen at time seen. A change of its spec restarts
-// the expiry clock; a new holder is announced.
+// observe records a Lease seen at time seen. A change of the record (its
+// spec or resourceVersion) restarts the expiry clock; a new holder is
+// announced.
 func (e *Elector) observe(l *Lease, seen time.Time) {
 	e.mu.Lock()
-	if e.observed == nil || e.observed.Spec != l.Spec {
+	// Any write changes the resourceVersion, even one that leaves the spec
+	// as it was (a renewal whose wall clock stepped back).
+	if e.observed == nil || e.observed.Spec != l.Spec || e.observed.ResourceVersion != l.ResourceVersion {
 		e.observedTime = seen
 	}
 	e.observed = l

@@ -145,6 +145,48 @@ func TestTakeOverOnOwnClock(t *testing.T) {
 	}
 }
 
+// TestAnyWriteRestartsExpiry: a write that leaves the spec as it was (a
+// renewal whose wall clock stepped back writes the same renewTime) still
+// changes the record's resourceVersion, and a follower counts expiry from
+// it.
+func TestAnyWriteRestartsExpiry(t *testing.T) {
+	f, srv := newFakeAPI(t)
+	ctx := context.Background()
+	clockB := &fakeClock{t: time.Unix(5000, 0)}
+	a := stepElector(t, f.client(t, srv), "a", &fakeClock{t: time.Unix(1000, 0)})
+	b := stepElector(t, f.client(t, srv), "b", clockB)
+	if !a.tryAcquireOrRenew(ctx) {
+		t.Fatal("a could not create the lease")
+	}
+	if b.tryAcquireOrRenew(ctx) {
+		t.Fatal("b took a lease a holds")
+	}
+	clockB.advance(14 * time.Second)
+	c := f.client(t, srv)
+	l, err := c.GetLease(ctx, "ops", "pandasync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := c.UpdateLease(ctx, l) // the same spec, a new resourceVersion
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l2.Spec != l.Spec || l2.ResourceVersion == l.ResourceVersion {
+		t.Fatalf("the rewrite changed spec %+v → %+v, resourceVersion %s → %s; want only the resourceVersion", l.Spec, l2.Spec, l.ResourceVersion, l2.ResourceVersion)
+	}
+	if b.tryAcquireOrRenew(ctx) {
+		t.Fatal("b took the lease 14 s after it first saw it, 0 s after it was written")
+	}
+	clockB.advance(1100 * time.Millisecond)
+	if b.tryAcquireOrRenew(ctx) {
+		t.Fatal("b took the lease 1.1 s after it was written: the write with an unchanged spec did not restart the expiry")
+	}
+	clockB.advance(14 * time.Second)
+	if !b.tryAcquireOrRenew(ctx) {
+		t.Fatal("b did not take the lease 15.1 s after its last write")
+	}
+}
+
 func TestFenceWindow(t *testing.T) {
 	f, srv := newFakeAPI(t)
 	ctx := context.Background()
