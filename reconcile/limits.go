@@ -90,23 +90,24 @@ type part struct {
 	fields []string
 }
 
-// takeaways splits a change into the take-aways it carries.
+// takeaways splits a change into the take-aways it carries. A
+// deactivation can carry field clears too (a disabled member whose AD
+// attributes were emptied): they count, and are blocked, as clears.
 func takeaways(c Change) []part {
-	switch c.Action {
-	case ActionDeactivate:
-		return []part{{take: takeDeactivate}}
-	case ActionCreate:
+	if c.Action == ActionCreate {
 		return []part{{take: takeCreate}}
 	}
 	var parts []part
-	if c.Kind == KindUser {
+	if c.Action == ActionDeactivate {
+		parts = append(parts, part{take: takeDeactivate})
+	} else if c.Kind == KindUser {
 		if was, ok := c.Before[UserRole]; ok && was != "" && !strings.EqualFold(was, c.After[UserRole]) {
 			parts = append(parts, part{take: takeRole, fields: []string{UserRole}})
 		}
 	}
 	var cleared []string
 	for f, was := range c.Before {
-		if f == UserRole || f == UserActive || f == UserADSID {
+		if c.Kind == KindUser && (f == UserRole || f == UserActive || f == UserADSID) {
 			continue
 		}
 		if now, ok := c.After[f]; ok && was != "" && now == "" {

@@ -141,6 +141,26 @@ func TestScenarios(t *testing.T) {
 				{"users", KindUser, ActionDeactivate, "bob@corp.example.com", "deleted from AD"},
 			},
 		},
+		"field clears of a disabled member count against the field-clear limit": {
+			// Bob is disabled and his department emptied, Alice's too: two
+			// clears over a limit of one. Bob's clear rides in his
+			// deactivation, and is blocked with Alice's; his deactivation
+			// goes ahead without it.
+			change: func(w *world) {
+				w.set.Policy.Spec.Limits.MaxFieldClears = 1
+				w.replace(bobDN, "userAccountControl", "546")
+				w.replace(bobDN, "department")
+				w.replace("CN=Alice Archer"+people, "department")
+			},
+			wantChanges: []row{
+				{"staff", KindRecord, ActionDeactivate, "bob@corp.example.com", "disabled in AD"},
+				{"users", KindUser, ActionDeactivate, "bob@corp.example.com", "disabled in AD"},
+			},
+			wantBlocked: []row{
+				{"staff", KindRecord, ActionUpdate, "alice@corp.example.com", LimitMaxFieldClears},
+				{"staff", KindRecord, ActionUpdate, "bob@corp.example.com", LimitMaxFieldClears},
+			},
+		},
 		"changed attribute updates the record": {
 			change: func(w *world) { w.replace("CN=Alice Archer"+people, "department", "Finance") },
 			wantChanges: []row{
