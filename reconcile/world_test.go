@@ -74,7 +74,9 @@ func (w *world) delete(dn string) {
 	}
 }
 
-func loadFixture(t *testing.T) ([]*ldap.Entry, *spec.Set, *emulator.Emulator) {
+// loadFixture loads the fixture; edits change the Asset Panda seed before
+// the emulator starts.
+func loadFixture(t *testing.T, edits ...func(*emulator.Seed)) ([]*ldap.Entry, *spec.Set, *emulator.Emulator) {
 	t.Helper()
 	f, err := os.Open("testdata/world/directory.ldif")
 	if err != nil {
@@ -98,6 +100,9 @@ func loadFixture(t *testing.T) ([]*ldap.Entry, *spec.Set, *emulator.Emulator) {
 	if err != nil {
 		t.Fatalf("load seed: %v", err)
 	}
+	for _, edit := range edits {
+		edit(seed)
+	}
 	emu, err := emulator.New(seed, emulator.Options{Rate: emulator.Rate{Requests: -1}})
 	if err != nil {
 		t.Fatalf("emulator: %v", err)
@@ -119,7 +124,13 @@ func (w *world) connectAssetPanda(emu *emulator.Emulator) {
 // newWorld serves the fixture from the embedded directory.
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	entries, set, emu := loadFixture(t)
+	return newWorldWith(t)
+}
+
+// newWorldWith is newWorld with edits to the Asset Panda seed.
+func newWorldWith(t *testing.T, edits ...func(*emulator.Seed)) *world {
+	t.Helper()
+	entries, set, emu := loadFixture(t, edits...)
 	const bindDN, password = "CN=pandasync,DC=corp,DC=example,DC=com", "test-ad-password"
 	srv, err := embedded.New(entries, embedded.Options{BindDN: bindDN, Password: password, MaxPageSize: 1000, MaxValRange: 1500})
 	if err != nil {
