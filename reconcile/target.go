@@ -212,7 +212,9 @@ const (
 // collection whose fold meets a key held by two records (a conflict
 // appearing or going away) is read again in full, since the state keeps no
 // data of conflicting records. Collections that could not be read are
-// left alone (Resolved is false; the caller reads everything again).
+// left alone (Resolved is false; the caller reads everything again). A
+// failed probe leaves its collection as it was; a failed full read of a
+// collection leaves it unread.
 //
 // Refresh sees no record deleted from Asset Panda: a plan that writes to
 // one fails for that record in apply (it is gone), and the caller then
@@ -233,7 +235,10 @@ func (ts *TargetState) Refresh(ctx context.Context, set *spec.Set, tgt ModifiedR
 		if full {
 			fresh, err := readRecords(ctx, tgt, tc.col, m)
 			if err != nil {
-				return changed, fmt.Errorf("collection %q: %w", m.Spec.Collection, err)
+				// The fold may have taken some records before it stopped:
+				// the collection is unread now (Resolved is false).
+				tc.st, tc.err = nil, err
+				return true, fmt.Errorf("collection %q: %w", m.Spec.Collection, err)
 			}
 			tc.st, ch = fresh, true
 		} else {

@@ -150,3 +150,49 @@ func TestRefreshPlansAsAFullRead(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshFailingHalfWay: a refresh that folds an edit, meets a
+// conflict and then cannot read the collection again reports that the view
+// changed, and leaves the collection unread, so that nothing is planned
+// from what is left of it and the next pass reads Asset Panda in full.
+func TestRefreshFailingHalfWay(t *testing.T) {
+	w := newWorldWith(t, duplicateKeys)
+	w.converge()
+	ctx := context.Background()
+	ts, err := ReadTarget(ctx, w.set, w.ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recs := w.people()
+	w.updateRecord("alice@corp.example.com", map[string]string{"First Name": "Edited"})
+	w.createRecord(map[string]string{"AD SID": recs["bob@corp.example.com"].Fields["AD SID"], "Email": "copy@corp.example.com"})
+	// The probe answers; the full read that the conflict calls for is
+	// incomplete (a page without a total).
+	w.emu.Fault(emulator.Fault{Route: "POST /v3/groups/{id}/search/objects", Skip: 1, Count: 1, Kind: emulator.FaultNoTotal})
+	changed, err := ts.Refresh(ctx, w.set, w.ap)
+	if err == nil {
+		t.Fatal("refresh succeeded; want the failed full read's error")
+	}
+	if !changed {
+		t.Error("refresh reported no change, yet it folded an edit before the read failed")
+	}
+	if ts.Resolved(w.set) {
+		t.Error("the view is resolved after a failed read of a collection; want a full read next time")
+	}
+	w.emu.ClearFaults()
+	p := w.planFromView(ts, time.Now())
+	var codes []ProblemCode
+	for _, e := range p.Errors {
+		if e.Mapping == "staff" {
+			codes = append(codes, e.Code)
+		}
+	}
+	if diff := cmp.Diff([]ProblemCode{ProblemReadFailed}, codes); diff != "" {
+		t.Errorf("problems of mapping staff (-want +got):\n%s", diff)
+	}
+	for _, c := range p.Changes {
+		if c.Mapping == "staff" {
+			t.Errorf("planned %s %s from a collection that could not be read", c.Action, c.Name)
+		}
+	}
+}
