@@ -182,7 +182,7 @@ func planFrom(ctx context.Context, set *spec.Set, res *activedirectory.Result, t
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(ts.cols) != len(set.CollectionMappings) || (ts.roles != nil && len(ts.roles) != len(set.UserMappings)) {
+	if len(ts.cols) != len(set.CollectionMappings) || len(ts.roles) != len(set.UserMappings) {
 		return nil, nil, errors.New("the Asset Panda state was read for another spec")
 	}
 	p := &Plan{

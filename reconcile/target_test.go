@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,5 +195,25 @@ func TestRefreshFailingHalfWay(t *testing.T) {
 		if c.Mapping == "staff" {
 			t.Errorf("planned %s %s from a collection that could not be read", c.Action, c.Name)
 		}
+	}
+}
+
+// TestPlanFromAnotherSpec: a view read for a spec without user mappings
+// is refused for one with them, instead of being indexed past its end.
+func TestPlanFromAnotherSpec(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	noUsers := *w.set
+	noUsers.UserMappings = nil
+	ts, err := ReadTarget(ctx, &noUsers, w.ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.dir.Read(ctx, DirectoryQuery(w.set))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PlanFrom(ctx, w.set, res, ts, w.dir, Options{}); err == nil || !strings.Contains(err.Error(), "another spec") {
+		t.Errorf("PlanFrom with a view of another spec: err = %v, want one saying so", err)
 	}
 }
