@@ -173,17 +173,6 @@ func (ts *TargetState) Resolved(set *spec.Set) bool {
 	return ts.usersErr == nil
 }
 
-// Records counts the managed records held, over all collection mappings.
-func (ts *TargetState) Records() int {
-	n := 0
-	for _, tc := range ts.cols {
-		if tc.st != nil {
-			n += len(tc.st.byKey)
-		}
-	}
-	return n
-}
-
 // ModifiedRecordsReader is what Refresh needs from Asset Panda.
 // *assetpanda.Client implements it.
 type ModifiedRecordsReader interface {
@@ -269,10 +258,6 @@ func sameUser(a, b assetpanda.User) bool {
 	return a.ID == b.ID && a.Email == b.Email && a.FirstName == b.FirstName && a.LastName == b.LastName &&
 		a.Active == b.Active && a.ADSID == b.ADSID && slices.Equal(a.Roles, b.Roles)
 }
-
-// UsesUsers reports whether the state holds users (some user mapping
-// resolved).
-func (ts *TargetState) UsesUsers() bool { return ts.usersRead }
 
 // collectionState is what Asset Panda holds for one collection mapping.
 type collectionState struct {
