@@ -87,20 +87,25 @@ func (a *app) apply(ctx context.Context, args []string) error {
 	defer s.Close()
 	set, dir, ap := s.set, s.dir, s.ap
 
-	var p *reconcile.Plan
+	// p is applied; outcome decides how the apply ends.
+	var p, outcome *reconcile.Plan
 	if saved != nil {
-		_, err := reconcile.Recheck(ctx, saved, set, dir, ap)
+		// The saved plan is applied as it was reviewed, but only when a
+		// fresh plan makes exactly its changes; what the fresh plan blocks
+		// or cannot resolve now (outside those changes) decides the exit.
+		fresh, err := reconcile.Recheck(ctx, saved, set, dir, ap)
 		a.readDone()
 		if err != nil {
 			return err
 		}
-		p = saved
+		p, outcome = saved, fresh
 	} else {
 		p, err = reconcile.MakePlan(ctx, set, dir, ap, reconcile.Options{Mappings: aa.mappings, Overrides: aa.overrides})
 		a.readDone()
 		if err != nil {
 			return err
 		}
+		outcome = p
 		renderPlan(a.stdout, p, a.paint)
 		if !p.HasChanges() {
 			return planOutcome(p, nil)
@@ -126,7 +131,7 @@ func (a *app) apply(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return planOutcome(p, res)
+	return planOutcome(outcome, res)
 }
 
 // planOutcome is the error an apply ends with: nil only when everything

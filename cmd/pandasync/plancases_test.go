@@ -300,3 +300,41 @@ func TestRunOnceIsNeverGreenWhenBlocked(t *testing.T) {
 		})
 	}
 }
+
+// TestApplySavedPlanReportsTheFreshPlan: a saved plan whose changes a
+// fresh plan still makes is applied, but the apply's outcome is the fresh
+// plan's: a problem or a blocked change that appeared since the plan was
+// made is never reported as success (exit 0).
+func TestApplySavedPlanReportsTheFreshPlan(t *testing.T) {
+	dir := filepath.Join("testdata", "plan", "disabled")
+	pc := startPlanCase(t, dir)
+	planFile := filepath.Join(t.TempDir(), "plan.json")
+	if code, out, errOut := pc.run(t, "plan", "-out", planFile); code != exitOK {
+		t.Fatalf("plan -out: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// A mapping added since, that does not resolve and plans nothing: the
+	// saved changes are still what a fresh plan does.
+	broken := string(caseSpec(t, dir)) + `---
+apiVersion: pandasync.dev/v1alpha1
+kind: CollectionMapping
+metadata: {name: laptops}
+spec:
+  account: Acme
+  module: IT Assets
+  collection: Laptopz
+  group: CN=Staff,OU=Groups,DC=corp,DC=example,DC=com
+  key: {field: AD SID}
+  fields:
+    - {field: Email, attribute: mail}
+`
+	if err := os.WriteFile(filepath.Join(pc.spec, "10-spec.yaml"), []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := pc.run(t, "apply", planFile, "-state-dir", t.TempDir())
+	if code != exitError || !strings.Contains(errOut, "1 problem to fix") {
+		t.Errorf("apply of a saved plan while a fresh plan has a problem: exit %d, want 1 naming the problem\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "2 applied, 0 failed") {
+		t.Errorf("the saved plan's changes were not applied:\n%s", out)
+	}
+}
