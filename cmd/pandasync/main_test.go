@@ -295,3 +295,31 @@ func TestUnknownCommand(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestParseInterspersed: flags may come around the positional arguments,
+// and everything after "--" is positional, even after a positional.
+func TestParseInterspersed(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want []string
+	}{
+		"flags around":         {args: []string{"a", "-json", "b"}, want: []string{"a", "b"}},
+		"-- first":             {args: []string{"--", "-a", "-json"}, want: []string{"-a", "-json"}},
+		"-- after a file":      {args: []string{"a", "--", "-b"}, want: []string{"a", "-b"}},
+		"flag, file, --, dash": {args: []string{"-json", "a", "--", "-json"}, want: []string{"a", "-json"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			a, _, _ := testApp(nil)
+			fs := a.flags("show", "")
+			fs.Bool("json", false, "")
+			got, err := parseInterspersed(fs, tc.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
