@@ -101,6 +101,40 @@ type mdTable struct {
 	moreNoun         string   // "changes", "problems"
 	priority         int      // lower fills first
 	skippedElsewhere int      // rows listed in another section, named under the table
+	mappingColumn    bool     // a table of changes: the mapping is the first column
+}
+
+// newChangeTable makes a table of changes (see addChange), with a Mapping
+// column first when the changes are of several mappings.
+func newChangeTable(noun string, priority int, mappingColumn bool) *mdTable {
+	full, compact := []string{"Change", "Person", "Fields", "Reason"}, []string{"Change", "Person", "Reason"}
+	if mappingColumn {
+		full, compact = append([]string{"Mapping"}, full...), append([]string{"Mapping"}, compact...)
+	}
+	return &mdTable{moreNoun: noun, priority: priority, mappingColumn: mappingColumn,
+		header: mdHeader(full...), compactHeader: mdHeader(compact...)}
+}
+
+// addChange adds a change's rows: in full with its fields and reason, and
+// compact with its reason code.
+func (t *mdTable) addChange(c reconcile.Change) {
+	full := []string{mdAction(c), mdPerson(c, true), mdFieldsCell(c), mdText(c.Reason)}
+	compact := []string{mdAction(c), mdPerson(c, false), mdCode(string(c.ReasonCode))}
+	if t.mappingColumn {
+		full, compact = append([]string{mdCode(c.Mapping)}, full...), append([]string{mdCode(c.Mapping)}, compact...)
+	}
+	t.rows = append(t.rows, mdRow(full...))
+	t.compact = append(t.compact, mdRow(compact...))
+}
+
+// mdHeader is a table's header and delimiter rows.
+func mdHeader(cols ...string) string {
+	return mdRow(cols...) + "|" + strings.Repeat("---|", len(cols)) + "\n"
+}
+
+// mdRow is one table row of cells already escaped.
+func mdRow(cells ...string) string {
+	return "| " + strings.Join(cells, " | ") + " |\n"
 }
 
 // cost is what showing row i adds in compact mode: the row, and the header
@@ -450,15 +484,12 @@ func blockedTables(bs []reconcile.Blocked) []*mdTable {
 			if bl.Fix != "" {
 				intro += "To proceed: " + mdText(bl.Fix) + "\n"
 			}
-			t = &mdTable{intro: intro + "\n", moreNoun: "blocked change", priority: mdPriorityBlocked,
-				header:        "| Change | Person | Fields | Reason |\n|---|---|---|---|\n",
-				compactHeader: "| Change | Person | Reason |\n|---|---|---|\n"}
+			t = newChangeTable("blocked change", mdPriorityBlocked, false)
+			t.intro = intro + "\n"
 			index[k] = t
 			ts = append(ts, t)
 		}
-		c := bl.Change
-		t.rows = append(t.rows, fmt.Sprintf("| %s | %s | %s | %s |\n", mdAction(c), mdPerson(c, true), mdFieldsCell(c), mdText(c.Reason)))
-		t.compact = append(t.compact, fmt.Sprintf("| %s | %s | %s |\n", mdAction(c), mdPerson(c, false), mdCode(string(c.ReasonCode))))
+		t.addChange(bl.Change)
 	}
 	return ts
 }
@@ -468,8 +499,8 @@ func problemTable(ps []reconcile.Problem) *mdTable {
 		return nil
 	}
 	t := &mdTable{moreNoun: "problem", priority: mdPriorityProblems,
-		header:        "| Mapping | Object | Problem | Fix |\n|---|---|---|---|\n",
-		compactHeader: "| Mapping | Object | Problem |\n|---|---|---|\n"}
+		header:        mdHeader("Mapping", "Object", "Problem", "Fix"),
+		compactHeader: mdHeader("Mapping", "Object", "Problem")}
 	for _, e := range ps {
 		obj := e.Object
 		if obj == "" {
@@ -483,8 +514,8 @@ func problemTable(ps []reconcile.Problem) *mdTable {
 		if e.Mapping != "" {
 			mapping = mdCode(e.Mapping)
 		}
-		t.rows = append(t.rows, fmt.Sprintf("| %s | %s | %s | %s |\n", mapping, objCell, mdText(e.Message), mdText(e.Fix)))
-		t.compact = append(t.compact, fmt.Sprintf("| %s | %s | %s |\n", mapping, objCell, mdCode(string(e.Code))))
+		t.rows = append(t.rows, mdRow(mapping, objCell, mdText(e.Message), mdText(e.Fix)))
+		t.compact = append(t.compact, mdRow(mapping, objCell, mdCode(string(e.Code))))
 	}
 	return t
 }
@@ -493,12 +524,9 @@ func takenTable(cs []reconcile.Change) *mdTable {
 	if len(cs) == 0 {
 		return nil
 	}
-	t := &mdTable{moreNoun: "change", priority: mdPriorityTaken,
-		header:        "| Mapping | Change | Person | Fields | Reason |\n|---|---|---|---|---|\n",
-		compactHeader: "| Mapping | Change | Person | Reason |\n|---|---|---|---|\n"}
+	t := newChangeTable("change", mdPriorityTaken, true)
 	for _, c := range cs {
-		t.rows = append(t.rows, fmt.Sprintf("| %s | %s | %s | %s | %s |\n", mdCode(c.Mapping), mdAction(c), mdPerson(c, true), mdFieldsCell(c), mdText(c.Reason)))
-		t.compact = append(t.compact, fmt.Sprintf("| %s | %s | %s | %s |\n", mdCode(c.Mapping), mdAction(c), mdPerson(c, false), mdCode(string(c.ReasonCode))))
+		t.addChange(c)
 	}
 	return t
 }
@@ -516,9 +544,7 @@ func mappingParts(p *reconcile.Plan, taken []reconcile.Change) []*mdMapping {
 	get := func(name string, tgt reconcile.Target) *mdMapping {
 		m := byName[name]
 		if m == nil {
-			m = &mdMapping{name: name, target: targetString(tgt), table: &mdTable{moreNoun: "change", priority: mdPriorityOthers,
-				header:        "| Change | Person | Fields | Reason |\n|---|---|---|---|\n",
-				compactHeader: "| Change | Person | Reason |\n|---|---|---|\n"}}
+			m = &mdMapping{name: name, target: targetString(tgt), table: newChangeTable("change", mdPriorityOthers, false)}
 			byName[name] = m
 			out = append(out, m)
 		}
@@ -541,8 +567,7 @@ func mappingParts(p *reconcile.Plan, taken []reconcile.Change) []*mdMapping {
 		if isTaken[keyOf(c)] {
 			m.table.skippedElsewhere++
 		} else {
-			m.table.rows = append(m.table.rows, fmt.Sprintf("| %s | %s | %s | %s |\n", mdAction(c), mdPerson(c, true), mdFieldsCell(c), mdText(c.Reason)))
-			m.table.compact = append(m.table.compact, fmt.Sprintf("| %s | %s | %s |\n", mdAction(c), mdPerson(c, false), mdCode(string(c.ReasonCode))))
+			m.table.addChange(c)
 		}
 		db := details[c.Mapping]
 		if db == nil {
@@ -652,15 +677,7 @@ func mdValue(s string) string {
 // escaped, fenced with more backticks than s holds in a row.
 func mdCode(s string) string {
 	s = oneLine(s)
-	run, longest := 0, 0
-	for _, r := range s {
-		if r == '`' {
-			run++
-			longest = max(longest, run)
-		} else {
-			run = 0
-		}
-	}
+	longest := longestBacktickRun(s)
 	s = strings.ReplaceAll(s, "|", `\|`)
 	tick := strings.Repeat("`", longest+1)
 	if longest > 0 || strings.HasPrefix(s, " ") || strings.HasSuffix(s, " ") {
@@ -712,7 +729,13 @@ func mdURL(s string) string {
 
 // fence wraps s in a fenced code block longer than any backtick run in it.
 func fence(s, lang string) string {
-	longest, run := 0, 0
+	f := strings.Repeat("`", max(3, longestBacktickRun(s)+1))
+	return f + lang + "\n" + strings.TrimRight(s, "\n") + "\n" + f + "\n"
+}
+
+// longestBacktickRun is the most backticks s holds in a row.
+func longestBacktickRun(s string) int {
+	run, longest := 0, 0
 	for _, r := range s {
 		if r == '`' {
 			run++
@@ -721,8 +744,7 @@ func fence(s, lang string) string {
 			run = 0
 		}
 	}
-	f := strings.Repeat("`", max(3, longest+1))
-	return f + lang + "\n" + strings.TrimRight(s, "\n") + "\n" + f + "\n"
+	return longest
 }
 
 // oneLine replaces line breaks and other control characters with spaces.
