@@ -242,6 +242,17 @@ func (a *app) runOnce(ctx context.Context, ra runArgs, st *state) error {
 		}
 		fmt.Fprintln(a.stdout, ".")
 	}
+	if gs := ra.gitSpec; gs != nil {
+		// The pass planned from the last good revision: the newest one,
+		// meant to be in force, is not.
+		if name, reason := gs.src.Rejection(); reason != nil {
+			cur := ""
+			if rev, ok := gs.src.Current(); ok {
+				cur = rev.String()
+			}
+			return rejected(name, cur, reason)
+		}
+	}
 	if code := onceExitCode(rep); code != exitOK {
 		return errExit(code)
 	}

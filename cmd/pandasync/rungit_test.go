@@ -308,3 +308,20 @@ func BenchmarkGitCommitToAssetPanda10s(b *testing.B) {
 	b.ReportMetric((total / time.Duration(n)).Seconds(), "s-mean/commit")
 	b.ReportMetric(longest.Seconds(), "s-max/commit")
 }
+
+// TestRunOnceFromGitRejected: run -once -git, when the newest revision is
+// rejected, plans from the last good one but never exits green: the
+// revision that was meant to be in force is not.
+func TestRunOnceFromGitRejected(t *testing.T) {
+	gw := newGitWorld(t)
+	stateDir := t.TempDir()
+	args := []string{"run", "-once", "-git", gw.remote.URL, "-git-path", "pandasync.d", "-git-allow-http", "-state-dir", stateDir}
+	if code, out, errOut := run(t, gw.box.Env, args...); code != exitOK {
+		t.Fatalf("run -once -git: exit %d\n%s\n%s", code, out, errOut)
+	}
+	bad := gw.edit(t, "10-users.yaml", "role: Collaborator", "rol: Collaborator")
+	code, out, errOut := run(t, gw.box.Env, args...)
+	if code != exitError || !strings.Contains(errOut, "main@sha1:"+bad+" is rejected") {
+		t.Errorf("run -once -git with the newest revision rejected: exit %d, want 1 naming the revision\n%s\n%s", code, out, errOut)
+	}
+}
