@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/pandasync/pandasync/providers/activedirectory"
@@ -74,18 +75,28 @@ func (a *app) connect(set *spec.Set) (*activedirectory.Reader, *assetpanda.Clien
 // connectWith is connect, with a live progress line for the reads when
 // progress is set.
 func (a *app) connectWith(set *spec.Set, progress bool) (*activedirectory.Reader, *assetpanda.Client, error) {
+	return a.newProviders(set, a.log, func(dcfg *activedirectory.Config, acfg *assetpanda.Config) {
+		if progress {
+			l := newLiveLine(a.stderr, time.Now)
+			a.live = l
+			dcfg.Progress = l.directory
+			acfg.Progress = l.assetPanda
+		}
+	})
+}
+
+// newProviders resolves the spec's Connection and builds both providers,
+// logging to log; tune, when set, adjusts the configurations first.
+func (a *app) newProviders(set *spec.Set, log *slog.Logger, tune func(*activedirectory.Config, *assetpanda.Config)) (*activedirectory.Reader, *assetpanda.Client, error) {
 	dcfg, derr := directoryConfig(set.Connection.Spec.Directory, a.resolver())
 	acfg, aerr := assetPandaConfig(set.Connection.Spec.AssetPanda, a.resolver())
 	if err := errors.Join(derr, aerr); err != nil {
 		return nil, nil, fmt.Errorf("connection %q: %w", set.Connection.Metadata.Name, err)
 	}
-	dcfg.Logger = a.log.With("component", "activedirectory")
-	acfg.Logger = a.log.With("component", "assetpanda")
-	if progress {
-		l := newLiveLine(a.stderr, time.Now)
-		a.live = l
-		dcfg.Progress = l.directory
-		acfg.Progress = l.assetPanda
+	dcfg.Logger = log.With("component", "activedirectory")
+	acfg.Logger = log.With("component", "assetpanda")
+	if tune != nil {
+		tune(&dcfg, &acfg)
 	}
 	dir, err := activedirectory.New(dcfg)
 	if err != nil {

@@ -195,25 +195,13 @@ func (a *app) newLoop(ra runArgs, st *state, watch bool, election *electorBindin
 // setting) is terminal: the loop waits for a spec change or SIGHUP instead
 // of retrying.
 func (a *app) loopProviders(ctx context.Context, set *spec.Set, log *slog.Logger) (*loop.Providers, error) {
-	dcfg, derr := directoryConfig(set.Connection.Spec.Directory, a.resolver())
-	acfg, aerr := assetPandaConfig(set.Connection.Spec.AssetPanda, a.resolver())
-	if err := errors.Join(derr, aerr); err != nil {
-		return nil, loop.Terminal(fmt.Errorf("connection %q: %w", set.Connection.Metadata.Name, err))
-	}
-	// The providers log with the pass's logger.
-	dcfg.Logger = log.With("component", "activedirectory")
-	acfg.Logger = log.With("component", "assetpanda")
-	if ct := set.Policy.Spec.ChangeTracking; ct.Method == spec.ChangeTrackingDirSync {
-		dcfg.ChangeTracking = activedirectory.ChangeTrackingDirSync
-	}
-	dir, err := activedirectory.New(dcfg)
+	dir, ap, err := a.newProviders(set, log, func(dcfg *activedirectory.Config, _ *assetpanda.Config) {
+		if set.Policy.Spec.ChangeTracking.Method == spec.ChangeTrackingDirSync {
+			dcfg.ChangeTracking = activedirectory.ChangeTrackingDirSync
+		}
+	})
 	if err != nil {
-		return nil, loop.Terminal(fmt.Errorf("active directory: %w", err))
-	}
-	ap, err := assetpanda.New(acfg)
-	if err != nil {
-		dir.Close()
-		return nil, loop.Terminal(fmt.Errorf("asset panda: %w", err))
+		return nil, loop.Terminal(err)
 	}
 	return loop.NewProviders(dir, ap), nil
 }
