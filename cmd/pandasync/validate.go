@@ -43,7 +43,7 @@ func (a *app) validate(ctx context.Context, args []string) error {
 			m.Spec.Key.Field, count(len(m.Spec.Fields), "field"), status, m.Spec.OnRemove)
 	}
 	p := set.Policy.Spec
-	fmt.Fprintf(a.stdout, "  policy: every %s", shortDuration(p.Schedule.Every.Duration))
+	fmt.Fprintf(a.stdout, "  policy: every %s", shortDuration(p.PassSchedule().Every.Duration)) // run's passes
 	if p.Schedule.Start != "" {
 		fmt.Fprintf(a.stdout, " from %s", p.Schedule.Start)
 	}
