@@ -169,10 +169,7 @@ func defaultRuntime(s *SyncPolicySpec) {
 		ct.Method = DefaultChangeTracking
 	}
 	if ct.Every.Duration == 0 {
-		ct.Every = s.Schedule.Every
-		if ct.Every.Duration == 0 {
-			ct.Every.Duration = DefaultEvery
-		}
+		ct.Every = s.Schedule.Every // defaulted by defaultSyncPolicy
 	}
 	if ct.FullEvery.Duration == 0 {
 		ct.FullEvery.Duration = DefaultFullEvery
