@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/pandasync/pandasync/reconcile"
@@ -46,10 +45,7 @@ func (a *app) explain(ctx context.Context, args []string) error {
 
 // quoteOr renders `"a", "b" or "c"`.
 func quoteOr(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
-	}
+	q := quoteEach(names)
 	if len(q) == 1 {
 		return q[0]
 	}
