@@ -367,11 +367,25 @@ func planServiceInstall(a *app, sa serviceArgs, exe, programData, cwd string) (s
 	if programData == "" {
 		programData = `C:\ProgramData`
 	}
-	var args []string
+	// Check the run flags now rather than when the service starts.
 	paths := a.paths
-	if len(paths) == 0 {
-		paths = []string{programData + `\pandasync\pandasync.d`}
+	ra, err := parseRunArgs(a, sa.runArgs)
+	switch {
+	case err != nil:
+		return serviceConfig{}, fmt.Errorf("service install: the flags after -- are not valid for run: %w", err)
+	case ra.once:
+		return serviceConfig{}, errors.New("service install: a service runs continuously; -once is for cron and CI")
+	case len(a.paths) != len(paths):
+		return serviceConfig{}, errors.New("service install: give -f before --, so that its paths are made absolute for the service")
 	}
+	from := ra.git.url // -git takes the spec from a repository, never with -f
+	if from == "" {
+		if len(paths) == 0 {
+			paths = []string{programData + `\pandasync\pandasync.d`}
+		}
+		from = strings.Join(paths, ", ")
+	}
+	var args []string
 	for _, p := range paths {
 		// The SCM starts services in %SystemRoot%\System32: every path must
 		// be absolute.
@@ -381,20 +395,11 @@ func planServiceInstall(a *app, sa serviceArgs, exe, programData, cwd string) (s
 		args = append(args, "-log-level", strings.ToLower(a.logLevel.String()))
 	}
 	args = append(args, "run")
-	// Check the run flags now rather than when the service starts.
-	if _, err := parseRunArgs(a, sa.runArgs); err != nil {
-		return serviceConfig{}, fmt.Errorf("service install: the flags after -- are not valid for run: %w", err)
-	}
-	for _, f := range sa.runArgs {
-		if f == "-once" || f == "--once" || strings.HasPrefix(f, "-once=") {
-			return serviceConfig{}, errors.New("service install: a service runs continuously; -once is for cron and CI")
-		}
-	}
 	args = append(args, sa.runArgs...)
 	return serviceConfig{
 		Name:             sa.name,
 		DisplayName:      sa.displayName,
-		Description:      "Keeps Asset Panda users and records in step with Active Directory groups, as the spec in " + strings.Join(paths, ", ") + " declares.",
+		Description:      "Keeps Asset Panda users and records in step with Active Directory groups, as the spec in " + from + " declares.",
 		Exe:              filepath.Clean(exe),
 		Args:             args,
 		Account:          sa.account,

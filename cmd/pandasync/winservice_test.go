@@ -202,8 +202,20 @@ func TestPlanServiceInstall(t *testing.T) {
 			args:     []string{"install", "-manual", "--", "-shutdown-timeout", "1m"},
 			wantArgs: []string{"-f", `D:\Data\pandasync\pandasync.d`, "run", "-shutdown-timeout", "1m"},
 		},
-		"no action": {args: nil, wantErr: "usage"},
-		"bad name":  {args: []string{"install", "-name", `a\b`}, wantErr: "usage"},
+		"spec from git, no default -f": {
+			args:     []string{"install", "--", "-git", "https://git.corp.example.com/it/spec.git"},
+			wantArgs: []string{"run", "-git", "https://git.corp.example.com/it/spec.git"},
+			check: func(t *testing.T, c serviceConfig) {
+				if !strings.Contains(c.Description, "https://git.corp.example.com/it/spec.git") {
+					t.Errorf("description %q does not name the repository", c.Description)
+				}
+			},
+		},
+		"git and -f":              {paths: []string{`specs`}, args: []string{"install", "--", "-git", "https://git.corp.example.com/it/spec.git"}, wantErr: "not valid for run"},
+		"-f after --":             {args: []string{"install", "--", "-f", "specs"}, wantErr: "give -f before --"},
+		"once=true is not either": {args: []string{"install", "--", "-once=true"}, wantErr: "runs continuously"},
+		"no action":               {args: nil, wantErr: "usage"},
+		"bad name":                {args: []string{"install", "-name", `a\b`}, wantErr: "usage"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
