@@ -91,10 +91,10 @@ func (a *app) specTest(ctx context.Context, args []string) error {
 }
 
 func (a *app) paintDiff(line string) string {
-	switch strings.TrimLeft(line, " ")[:1] {
-	case "-":
+	switch t := strings.TrimLeft(line, " "); {
+	case strings.HasPrefix(t, "-"):
 		return a.paint(colorRed, line)
-	case "+":
+	case strings.HasPrefix(t, "+"):
 		return a.paint(colorGreen, line)
 	}
 	return line
