@@ -434,6 +434,13 @@ func (d *mdDoc) footerText() string {
 	return b.String()
 }
 
+// updatesFields reports whether a change updates an existing object's
+// fields: an update or a reactivation, not a create (nothing to take) or a
+// deactivation (taken away as a whole).
+func updatesFields(c reconcile.Change) bool {
+	return c.Action == reconcile.ActionUpdate || c.Action == reconcile.ActionReactivate
+}
+
 // takenAway returns the changes that take something away from a person:
 // deactivations, role changes and updates that clear a field that had a
 // value.
@@ -447,18 +454,20 @@ func takenAway(cs []reconcile.Change) []reconcile.Change {
 	return out
 }
 
-// roleChange reports whether a change alters the role a user had.
+// roleChange reports whether a change alters the role a user had: an
+// update, or the update that reactivates, as the planner's limits count it.
 func roleChange(c reconcile.Change) bool {
-	if c.Kind != reconcile.KindUser || c.Action != reconcile.ActionUpdate {
+	if c.Kind != reconcile.KindUser || !updatesFields(c) {
 		return false
 	}
 	was, ok := c.Before[reconcile.UserRole]
 	return ok && was != "" && !strings.EqualFold(was, c.After[reconcile.UserRole])
 }
 
-// clearedFields lists the fields an update empties that had a value.
+// clearedFields lists the fields an update (or the update that
+// reactivates) empties that had a value.
 func clearedFields(c reconcile.Change) []string {
-	if c.Action != reconcile.ActionUpdate {
+	if !updatesFields(c) {
 		return nil
 	}
 	var out []string

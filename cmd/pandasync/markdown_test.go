@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/pandasync/pandasync/reconcile"
 	"github.com/pandasync/pandasync/reconcile/spectest"
 )
@@ -477,4 +479,29 @@ func joinersLDIF(n int) []byte {
 		b.WriteString("\n")
 	}
 	return []byte(b.String())
+}
+
+// TestTakenAway: the Markdown's "taken away" are the take-aways the
+// planner's limits count: deactivations, and role changes and field clears
+// in any update, including the update that reactivates.
+func TestTakenAway(t *testing.T) {
+	module := reconcile.Target{Account: "Acme", Module: "IT Assets"}
+	people := reconcile.Target{Account: "Acme", Module: "IT Assets", Collection: "People"}
+	cs := []reconcile.Change{
+		{Mapping: "it-users", Kind: reconcile.KindUser, Action: reconcile.ActionReactivate, Key: "S-1", Target: module,
+			Before: map[string]string{"active": "false", "role": "Module Admin"}, After: map[string]string{"active": "true", "role": "Collaborator"}},
+		{Mapping: "people", Kind: reconcile.KindRecord, Action: reconcile.ActionReactivate, Key: "S-2", Target: people,
+			Before: map[string]string{"Integration Status AD": "Inactive", "Title": "Engineer"}, After: map[string]string{"Integration Status AD": "Active", "Title": ""}},
+		{Mapping: "people", Kind: reconcile.KindRecord, Action: reconcile.ActionReactivate, Key: "S-3", Target: people,
+			Before: map[string]string{"Integration Status AD": "Inactive"}, After: map[string]string{"Integration Status AD": "Active"}},
+		{Mapping: "it-users", Kind: reconcile.KindUser, Action: reconcile.ActionCreate, Key: "S-4", Target: module,
+			After: map[string]string{"email": "d@corp.example.com", "role": "Collaborator", "first_name": ""}},
+	}
+	var got []string
+	for _, c := range takenAway(cs) {
+		got = append(got, c.Key)
+	}
+	if diff := cmp.Diff([]string{"S-1", "S-2"}, got); diff != "" {
+		t.Errorf("taken away (-want +got):\n%s", diff)
+	}
 }
