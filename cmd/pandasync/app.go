@@ -404,8 +404,8 @@ func (a *app) specPaths() []string {
 	if len(a.paths) > 0 {
 		return a.paths
 	}
-	if st, err := os.Stat("pandasync.d"); err == nil && st.IsDir() {
-		return []string{"pandasync.d"}
+	if st, err := os.Stat(defaultSpecDir); err == nil && st.IsDir() {
+		return []string{defaultSpecDir}
 	}
 	return []string{"."}
 }

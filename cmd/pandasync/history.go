@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"time"
 
@@ -98,19 +97,7 @@ func (a *app) printAuditEntry(w io.Writer, e loop.AuditEntry) {
 	}
 	fmt.Fprintf(w, "%s  %s  %s %s %s %s: %s  (%s)\n", e.Time.Local().Format(time.DateTime), result,
 		a.paint(actionColor(action), action.Symbol()), e.Action, e.Kind, e.Mapping, who, pass)
-	fields := map[string]bool{}
-	for k := range e.Before {
-		fields[k] = true
-	}
-	for k := range e.After {
-		fields[k] = true
-	}
-	names := make([]string, 0, len(fields))
-	for k := range fields {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
+	for _, k := range unionKeys(e.Before, e.After) {
 		before, had := e.Before[k]
 		after, has := e.After[k]
 		switch {

@@ -633,12 +633,16 @@ func writeDiffChange(b *strings.Builder, c reconcile.Change) {
 	b.WriteString("\n")
 }
 
-func fieldNames(c reconcile.Change) []string {
+// fieldNames lists the fields a change touches, sorted.
+func fieldNames(c reconcile.Change) []string { return unionKeys(c.Before, c.After) }
+
+// unionKeys lists the keys of before and after, sorted.
+func unionKeys(before, after map[string]string) []string {
 	names := map[string]string{}
-	for k := range c.Before {
+	for k := range before {
 		names[k] = ""
 	}
-	for k := range c.After {
+	for k := range after {
 		names[k] = ""
 	}
 	return sortedKeys(names)
