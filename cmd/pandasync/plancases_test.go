@@ -338,3 +338,38 @@ spec:
 		t.Errorf("the saved plan's changes were not applied:\n%s", out)
 	}
 }
+
+// TestApplySavedPlanUnderAGuard: a saved plan's deactivations are refused
+// when, by apply time, a user mapping of the module no longer resolves: the
+// fresh plan blocks them (unresolvedMappingGuard), so the file is stale and
+// nothing is written.
+func TestApplySavedPlanUnderAGuard(t *testing.T) {
+	dir := filepath.Join("testdata", "plan", "disabled")
+	pc := startPlanCase(t, dir)
+	planFile := filepath.Join(t.TempDir(), "plan.json")
+	if code, out, errOut := pc.run(t, "plan", "-out", planFile); code != exitOK {
+		t.Fatalf("plan -out: exit %d\n%s\n%s", code, out, errOut)
+	}
+	saved, err := readPlanFile(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.Summary.Deactivate != 2 {
+		t.Fatalf("saved plan: %+v; want 2 deactivations", saved.Summary)
+	}
+	typo := strings.Replace(string(caseSpec(t, dir)), "role: Module Admin", "role: Module Admn", 1)
+	if err := os.WriteFile(filepath.Join(pc.spec, "10-spec.yaml"), []byte(typo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := pc.box.Emulator.Stats().Requests
+	code, _, errOut := pc.run(t, "apply", planFile, "-state-dir", t.TempDir())
+	if code != exitError || !strings.Contains(errOut, "stale") || !strings.Contains(errOut, "deactivate user") {
+		t.Errorf("apply after a user mapping stopped resolving: exit %d, stderr %q; want a refusal as stale", code, errOut)
+	}
+	for route, n := range pc.box.Emulator.Stats().Requests {
+		write := strings.HasPrefix(route, "PUT ") || route == "POST /v3/groups/{id}/objects" || route == "POST /v3/users/invite"
+		if write && n != before[route] {
+			t.Errorf("the refused plan wrote: %s %d time(s)", route, n-before[route])
+		}
+	}
+}
