@@ -121,6 +121,34 @@ func takeaways(c Change) []part {
 	return parts
 }
 
+// TakeAway is what a change takes from a person, as the safety limits
+// count it.
+type TakeAway struct {
+	Deactivate bool     // the user or record is deactivated (set Inactive)
+	Role       bool     // a user's role changes from one they had
+	Cleared    []string // fields emptied that had a value, sorted
+}
+
+// Any reports whether the change takes anything away.
+func (t TakeAway) Any() bool { return t.Deactivate || t.Role || len(t.Cleared) > 0 }
+
+// TakesAway says what c takes away: the same split the guards and limits
+// use, for callers that report or react to take-aways.
+func (c Change) TakesAway() TakeAway {
+	var t TakeAway
+	for _, pt := range takeaways(c) {
+		switch pt.take {
+		case takeDeactivate:
+			t.Deactivate = true
+		case takeRole:
+			t.Role = true
+		case takeClear:
+			t.Cleared = pt.fields
+		}
+	}
+	return t
+}
+
 // applyGuardsAndLimits moves the changes (or the parts of changes) that a
 // guard or a limit stops from the plan's changes to its blocked list.
 //

@@ -232,7 +232,7 @@ func newMDDoc(p *reconcile.Plan, o markdownOptions) *mdDoc {
 		switch {
 		case c.Action == reconcile.ActionDeactivate:
 			deact++
-		case roleChange(c):
+		case c.TakesAway().Role:
 			roles++
 		default:
 			clears++
@@ -434,49 +434,13 @@ func (d *mdDoc) footerText() string {
 	return b.String()
 }
 
-// updatesFields reports whether a change updates an existing object's
-// fields: an update or a reactivation, not a create (nothing to take) or a
-// deactivation (taken away as a whole).
-func updatesFields(c reconcile.Change) bool {
-	return c.Action == reconcile.ActionUpdate || c.Action == reconcile.ActionReactivate
-}
-
-// takenAway returns the changes that take something away from a person:
-// deactivations, role changes and updates that clear a field that had a
-// value.
+// takenAway returns the changes that take something away from a person,
+// as the planner's limits count them (reconcile.Change.TakesAway).
 func takenAway(cs []reconcile.Change) []reconcile.Change {
 	var out []reconcile.Change
 	for _, c := range cs {
-		if c.Action == reconcile.ActionDeactivate || roleChange(c) || len(clearedFields(c)) > 0 {
+		if c.TakesAway().Any() {
 			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// roleChange reports whether a change alters the role a user had: an
-// update, or the update that reactivates, as the planner's limits count it.
-func roleChange(c reconcile.Change) bool {
-	if c.Kind != reconcile.KindUser || !updatesFields(c) {
-		return false
-	}
-	was, ok := c.Before[reconcile.UserRole]
-	return ok && was != "" && !strings.EqualFold(was, c.After[reconcile.UserRole])
-}
-
-// clearedFields lists the fields an update (or the update that
-// reactivates) empties that had a value.
-func clearedFields(c reconcile.Change) []string {
-	if !updatesFields(c) {
-		return nil
-	}
-	var out []string
-	for _, k := range sortedKeys(c.Before) {
-		if k == reconcile.UserRole || k == reconcile.UserActive || k == reconcile.UserADSID {
-			continue
-		}
-		if after, ok := c.After[k]; ok && after == "" && c.Before[k] != "" {
-			out = append(out, k)
 		}
 	}
 	return out
