@@ -205,9 +205,10 @@ func NewProviders(dir *activedirectory.Reader, ap *assetpanda.Client) *Providers
 // directory cannot serve a delta (another DC, a restore, a refused cookie,
 // a watermark ahead of the DC), and when the leadership of this replica
 // changed; Asset Panda alone is read in full again after an apply that found
-// it ahead of the view. A pass that fails half-way leaves the view
-// consistent (the directory at its new watermark, each collection at its
-// last probe), and the next pass plans from it again. A full read never
+// it ahead of the view or stopped, and after a change probe that failed. A
+// pass that fails half-way leaves the view consistent (the directory at its
+// new watermark, Asset Panda as last read or marked to be read in full), and
+// the next pass plans from it again. A full read never
 // deletes anything for want of a watermark: it plans from the complete read
 // with the usual guards. The watermark is kept in the state directory
 // (WatermarkFile) for what it tells an admin; a restart reads everything

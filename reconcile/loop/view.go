@@ -124,7 +124,8 @@ func (s *Syncer) observe(ctx context.Context, req Request, prov *Providers, stat
 	// A delta. The view is folded into in place; v.plan is dropped as
 	// soon as anything changed, so that a pass failing half-way leaves a
 	// consistent view (the directory at its new watermark, each collection
-	// at its last probe) that the next pass plans from again.
+	// at its last probe, Asset Panda marked to be read in full when a
+	// probe failed) that the next pass plans from again.
 	q := reconcile.DirectoryQuery(set)
 	d, err := cr.ReadChanges(ctx, q, v.wm, v.dir)
 	if err != nil {
@@ -160,6 +161,10 @@ func (s *Syncer) observe(ctx context.Context, req Request, prov *Providers, stat
 			v.plan = nil
 		}
 		if err != nil {
+			// A probe that failed may have folded part of what it read
+			// (a collection read again in full fails after its fold
+			// began): read Asset Panda in full next time.
+			v.targetStale, v.plan = true, nil
 			return observed{}, fmt.Errorf("read asset panda changes: %w", err)
 		}
 		if v.usersStale {
