@@ -13,6 +13,7 @@ import (
 
 	"github.com/pandasync/pandasync/providers/activedirectory"
 	"github.com/pandasync/pandasync/providers/assetpanda"
+	"github.com/pandasync/pandasync/providers/assetpanda/emulator"
 	"github.com/pandasync/pandasync/reconcile"
 	"github.com/pandasync/pandasync/reconcile/loop"
 	"github.com/pandasync/pandasync/spec"
@@ -297,5 +298,126 @@ func TestDeltaCookieRefusedSamba(t *testing.T) {
 	}
 	if diff := cmp.Diff(comparablePlan(want), comparablePlan(res.Plan), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("after a refused cookie (-full +pass):\n%s", diff)
+	}
+}
+
+func TestDeltaAfterAFailedPassEmbedded(t *testing.T) {
+	testDeltaAfterAFailedPass(t, embeddedDeltaWorld(t))
+}
+
+// testDeltaAfterAFailedPass: a pass that fails under change tracking (the
+// directory read, the Asset Panda change probe, the writes) is not green,
+// and the pass after it plans exactly what a full read plans, take-aways
+// made while it failed included.
+func testDeltaAfterAFailedPass(t *testing.T, w *deltaWorld) {
+	h := newDeltaHarness(t, w)
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect := h.s.Connect
+	l, err := loop.New(loop.Config{Load: func() (*spec.Set, error) { return w.set, nil }, Reconciler: h.s})
+	must(err)
+	h.pass(t, "")
+	h.pass(t, "") // our own writes folded in
+	without := func(group, dn string) {
+		ms := slices.DeleteFunc(w.members(t, group), func(m string) bool { return strings.EqualFold(m, w.dn(dn)) })
+		must(w.replace(w.dn(group), "member", ms...))
+	}
+	editRecord := func(first, to string) {
+		c := w.client(t)
+		col, err := c.Collection(ctx, "Acme", "IT Assets", "People")
+		must(err)
+		recs, err := c.Records(ctx, col)
+		must(err)
+		for _, r := range recs {
+			if r.Fields["First Name"] == first {
+				_, err := c.UpdateRecords(ctx, col, []assetpanda.RecordUpdate{{ID: r.ID, Fields: map[string]string{"First Name": to}}})
+				must(err)
+				return
+			}
+		}
+		t.Fatalf("no record with First Name %q", first)
+	}
+	const search = "POST /v3/groups/{id}/search/objects"
+	steps := []struct {
+		name   string
+		change func()
+		// fail makes the pass fail; undo ends the failure.
+		fail, undo func()
+		want       []loop.Outcome
+	}{
+		{
+			name:   "the directory read fails",
+			change: func() { without(allStaff, katherine) },
+			fail: func() {
+				h.s.Connect = func(ctx context.Context, set *spec.Set, log *slog.Logger) (*loop.Providers, error) {
+					p, err := connect(ctx, set, log)
+					if err != nil {
+						return nil, err
+					}
+					r, err := activedirectory.New(activedirectory.Config{URLs: []string{"ldap://127.0.0.1:1"}, BaseDN: demoBase,
+						BindDN: demoBindDN, Password: demoPassword, AllowCleartextBind: true})
+					must(err)
+					p.Directory = r
+					return p, nil
+				}
+			},
+			undo: func() { h.s.Connect = connect },
+			want: []loop.Outcome{loop.OutcomeFailed},
+		},
+		{
+			name: "the Asset Panda change probe fails",
+			change: func() {
+				must(w.replace(w.dn(dennis), "userAccountControl", w.disabled))
+				editRecord("Grace", "Edited in Asset Panda")
+			},
+			fail: func() { w.emu.Fault(emulator.Fault{Route: search, Count: -1, Kind: emulator.FaultStatus, Status: 500}) },
+			undo: w.emu.ClearFaults,
+			want: []loop.Outcome{loop.OutcomeFailed},
+		},
+		{
+			name:   "the writes fail",
+			change: func() { must(w.replace(w.dn(dennis), "userAccountControl", w.enabled)) },
+			fail: func() {
+				w.emu.Fault(emulator.Fault{Route: "PUT /v3/groups/{id}/objects", Count: -1, Kind: emulator.FaultStatus, Status: 500})
+			},
+			undo: w.emu.ClearFaults,
+			want: []loop.Outcome{loop.OutcomeFailed, loop.OutcomeProblems},
+		},
+		{
+			name:   "a write commits but its answer is lost",
+			change: func() { must(w.replace(w.dn(grace), "title", "Rear Admiral")) },
+			fail: func() {
+				w.emu.Fault(emulator.Fault{Route: "PUT /v3/groups/{id}/objects", Kind: emulator.FaultCommitDrop})
+			},
+			undo: w.emu.ClearFaults,
+			want: []loop.Outcome{loop.OutcomeFailed, loop.OutcomeProblems, loop.OutcomeSuccess},
+		},
+	}
+	for _, st := range steps {
+		st.change()
+		st.fail()
+		rep, err := l.Once(ctx)
+		st.undo()
+		must(err)
+		if !slices.Contains(st.want, rep.Outcome) {
+			t.Errorf("%s: outcome %s (%s), want one of %v", st.name, rep.Outcome, rep.Error, st.want)
+		}
+		if rep.Outcome.Green() && rep.Counts.Failed+rep.Counts.NotAttempted > 0 {
+			t.Errorf("%s: a green pass with %+v", st.name, rep.Counts)
+		}
+		want := h.full(t)
+		res := h.pass(t, "")
+		if res.Stats.Read.Full {
+			t.Errorf("%s: the pass after read everything (%s), want a delta", st.name, res.Stats.Read.Reason)
+		}
+		if diff := cmp.Diff(comparablePlan(want), comparablePlan(res.Plan), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: the pass after differs from a full read (-full +pass):\n%s", st.name, diff)
+		}
+		t.Logf("%s: %s (%s); the pass after: read %+v, %d changes", st.name, rep.Outcome, rep.Error, res.Stats.Read, len(res.Plan.Changes))
 	}
 }
