@@ -3,6 +3,7 @@ package loop_test
 import (
 	"context"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -419,5 +420,43 @@ func testDeltaAfterAFailedPass(t *testing.T, w *deltaWorld) {
 			t.Errorf("%s: the pass after differs from a full read (-full +pass):\n%s", st.name, diff)
 		}
 		t.Logf("%s: %s (%s); the pass after: read %+v, %d changes", st.name, rep.Outcome, rep.Error, res.Stats.Read, len(res.Plan.Changes))
+	}
+}
+
+// TestFullReadStopsWhenAssetPandaFails: in a full read, Asset Panda
+// refusing the credentials ends the pass at once, with its terminal error,
+// rather than after the directory read running beside it (here one that
+// never answers, on a real socket).
+func TestFullReadStopsWhenAssetPandaFails(t *testing.T) {
+	w := embeddedDeltaWorld(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // read nothing, answer nothing
+		}
+	}()
+	w.emu.Fault(emulator.Fault{Route: "GET /v3/accounts", Count: -1, Kind: emulator.FaultStatus, Status: 403})
+	s := &loop.Syncer{Connect: func(ctx context.Context, set *spec.Set, log *slog.Logger) (*loop.Providers, error) {
+		p := w.providers(t)
+		r, err := activedirectory.New(activedirectory.Config{URLs: []string{"ldap://" + ln.Addr().String()}, BaseDN: demoBase,
+			BindDN: demoBindDN, Password: demoPassword, AllowCleartextBind: true, Timeout: time.Minute})
+		if err != nil {
+			return nil, err
+		}
+		p.Directory = r
+		return p, nil
+	}}
+	start := time.Now()
+	_, err = s.Reconcile(context.Background(), loop.Request{ID: "test", Set: w.set, Log: slog.New(slog.DiscardHandler)})
+	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), "read asset panda") || !loop.IsTerminal(err) || took > 20*time.Second {
+		t.Errorf("Reconcile = %v (terminal %v) after %s; want Asset Panda's terminal error at once", err, loop.IsTerminal(err), took.Round(time.Millisecond))
 	}
 }

@@ -218,10 +218,12 @@ func (s *Syncer) fullWith(ctx context.Context, req Request, prov *Providers, dir
 	req.Log.Debug("reading everything", "reason", reason)
 
 	// Both sides at once: the directory in the background, Asset Panda
-	// here. A failed directory read cancels the Asset Panda reads.
+	// here. Either side failing cancels the other's read; the error
+	// reported is the one that came first.
 	q := reconcile.DirectoryQuery(set)
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	dirFailed, targetFailed := errors.New("the directory read failed"), errors.New("the Asset Panda read failed")
 	type readResult struct {
 		d   *activedirectory.Delta
 		err error
@@ -245,13 +247,16 @@ func (s *Syncer) fullWith(ctx context.Context, req Request, prov *Providers, dir
 			r.d = &activedirectory.Delta{Full: true, Result: res}
 		}
 		if r.err != nil {
-			cancel()
+			cancel(dirFailed)
 		}
 		read <- r
 	}()
 	ts, targetErr := reconcile.ReadTarget(rctx, set, prov.Target)
+	if targetErr != nil {
+		cancel(targetFailed)
+	}
 	r := <-read
-	if r.err != nil {
+	if r.err != nil && !errors.Is(context.Cause(rctx), targetFailed) {
 		return observed{}, fmt.Errorf("read active directory: %w", r.err)
 	}
 	if targetErr != nil {
