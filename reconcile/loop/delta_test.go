@@ -460,3 +460,67 @@ func TestFullReadStopsWhenAssetPandaFails(t *testing.T) {
 		t.Errorf("Reconcile = %v (terminal %v) after %s; want Asset Panda's terminal error at once", err, loop.IsTerminal(err), took.Round(time.Millisecond))
 	}
 }
+
+// TestDeltaPassReadsUsersBeforeTakingFromThem: the view's users are read
+// again only after a pass that wrote users, since nothing tells which
+// users changed in Asset Panda. A role an admin gave in Asset Panda since
+// decides who a leaver belongs to: here Dennis, moved to the role of a
+// mapping that ignores leavers, leaves the AP Users group. A full read
+// deactivates nobody; so must the delta pass, which has to read the users
+// before it takes anything from one.
+func TestDeltaPassReadsUsersBeforeTakingFromThem(t *testing.T) {
+	w := embeddedDeltaWorld(t)
+	var admins spec.UserMapping
+	for i := range w.set.UserMappings {
+		if w.set.UserMappings[i].Metadata.Name == "it-admins" {
+			w.set.UserMappings[i].Spec.OnRemove = spec.OnRemoveIgnore
+			admins = w.set.UserMappings[i]
+		}
+	}
+	h := newDeltaHarness(t, w)
+	h.pass(t, "")
+	h.pass(t, "") // our writes folded in
+
+	ctx := context.Background()
+	c := w.client(t)
+	users, err := c.Users(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dennisUser := assetpanda.EmailIndex(users)["dennis@corp.example.com"]
+	if dennisUser == nil || !dennisUser.Active {
+		t.Fatalf("dennis after the first passes: %+v, want an active user", dennisUser)
+	}
+	role, err := c.Role(ctx, admins.Spec.Account, admins.Spec.Module, admins.Spec.Role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateUser(ctx, dennisUser.ID, assetpanda.UserUpdate{Role: role}); err != nil {
+		t.Fatal(err)
+	}
+	rest := slices.DeleteFunc(w.members(t, apUsers), func(m string) bool { return strings.EqualFold(m, w.dn(dennis)) })
+	if err := w.replace(w.dn(apUsers), "member", rest...); err != nil {
+		t.Fatal(err)
+	}
+
+	want := h.full(t)
+	res := h.pass(t, "")
+	if res.Stats.Read.Full {
+		t.Fatalf("pass read %+v, want a delta", res.Stats.Read)
+	}
+	if diff := cmp.Diff(comparablePlan(want), comparablePlan(res.Plan), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("delta pass after a role given in Asset Panda (-full +pass):\n%s", diff)
+	}
+	for _, ch := range res.Plan.Changes {
+		if ch.Kind == reconcile.KindUser && ch.Action == reconcile.ActionDeactivate {
+			t.Errorf("the delta pass deactivates %s (%s), whom a full read leaves alone", ch.Name, ch.Reason)
+		}
+	}
+	users, err = c.Users(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := assetpanda.EmailIndex(users)["dennis@corp.example.com"]; u == nil || !u.Active {
+		t.Errorf("dennis after the pass: %+v, want still active", u)
+	}
+}

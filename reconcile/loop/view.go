@@ -11,6 +11,7 @@ import (
 
 	"github.com/pandasync/pandasync/providers/activedirectory"
 	"github.com/pandasync/pandasync/reconcile"
+	"github.com/pandasync/pandasync/spec"
 )
 
 // WatermarkFile is the file in the state directory that holds the
@@ -143,6 +144,7 @@ func (s *Syncer) observe(ctx context.Context, req Request, prov *Providers, stat
 	}
 	v.wm = d.Watermark
 	s.saveWatermark(req, v)
+	usersRead := false // the users were read in this pass
 	if v.targetStale || !v.target.Resolved(set) {
 		// Asset Panda in full; the directory view stays.
 		fresh, err := reconcile.ReadTarget(ctx, set, prov.Target)
@@ -151,6 +153,7 @@ func (s *Syncer) observe(ctx context.Context, req Request, prov *Providers, stat
 		}
 		v.target, v.plan = fresh, nil
 		v.targetStale, v.usersStale = false, false
+		usersRead = true
 	} else {
 		probe, ok := prov.Target.(reconcile.ModifiedRecordsReader)
 		if !ok {
@@ -161,32 +164,88 @@ func (s *Syncer) observe(ctx context.Context, req Request, prov *Providers, stat
 			v.plan = nil
 		}
 		if err != nil {
-			// A probe that failed may have folded part of what it read
-			// (a collection read again in full fails after its fold
-			// began): read Asset Panda in full next time.
+			// A probe that failed may have folded part of what it read (a
+			// collection read again in full fails after its fold began),
+			// and one that keeps failing (a server without the filter)
+			// must not fail every pass until the periodic full read: read
+			// Asset Panda in full next time.
 			v.targetStale, v.plan = true, nil
 			return observed{}, fmt.Errorf("read asset panda changes: %w", err)
 		}
 		if v.usersStale {
-			changed, err := v.target.RefreshUsers(ctx, prov.Target)
-			if err != nil {
-				return observed{}, fmt.Errorf("read asset panda users: %w", err)
+			if err := s.refreshUsers(ctx, v, prov); err != nil {
+				return observed{}, err
 			}
-			if changed {
-				v.plan = nil
-			}
-			v.usersStale = false
+			usersRead = true
 		}
 	}
 	stats.Read = ReadReport{Replanned: v.plan == nil}
 	if v.plan == nil {
-		o, err := reconcile.PlanFrom(ctx, set, v.dir, v.target, dir, opts)
-		if err != nil {
+		if err := s.planView(ctx, set, v, dir, opts); err != nil {
 			return observed{}, err
 		}
-		v.plan, v.scopes = o.Plan, o.Scopes
+	}
+	// The users are read again only after a pass that wrote users: there
+	// is no filter for users modified in Asset Panda. A plan that would
+	// deactivate a user or change a role must not rest on that: a role
+	// given in Asset Panda since (to a mapping that ignores leavers, say)
+	// decides it. Read them, and plan again if they moved.
+	if !usersRead && takesFromUsers(v.plan) {
+		if err := s.refreshUsers(ctx, v, prov); err != nil {
+			return observed{}, err
+		}
+		if v.plan == nil {
+			stats.Read.Replanned = true
+			if err := s.planView(ctx, set, v, dir, opts); err != nil {
+				return observed{}, err
+			}
+		}
 	}
 	return observed{plan: v.plan.Reissue(s.now()), scopes: v.scopes}, nil
+}
+
+// planView plans from the view and keeps the plan in it.
+func (s *Syncer) planView(ctx context.Context, set *spec.Set, v *view, dir *countingDirectory, opts reconcile.Options) error {
+	o, err := reconcile.PlanFrom(ctx, set, v.dir, v.target, dir, opts)
+	if err != nil {
+		return err
+	}
+	v.plan, v.scopes = o.Plan, o.Scopes
+	return nil
+}
+
+// refreshUsers reads the view's users again; a change drops the plan.
+func (s *Syncer) refreshUsers(ctx context.Context, v *view, prov *Providers) error {
+	changed, err := v.target.RefreshUsers(ctx, prov.Target)
+	if err != nil {
+		v.plan = nil
+		return fmt.Errorf("read asset panda users: %w", err)
+	}
+	if changed {
+		v.plan = nil
+	}
+	v.usersStale = false
+	return nil
+}
+
+// takesFromUsers reports whether a plan deactivates a user or changes a
+// user's role, applied or blocked.
+func takesFromUsers(p *reconcile.Plan) bool {
+	takes := func(c reconcile.Change) bool {
+		t := c.TakesAway()
+		return c.Kind == reconcile.KindUser && (t.Deactivate || t.Role)
+	}
+	for _, c := range p.Changes {
+		if takes(c) {
+			return true
+		}
+	}
+	for _, b := range p.Blocked {
+		if takes(b.Change) {
+			return true
+		}
+	}
+	return false
 }
 
 // noViewReason says why a pass has no view: the process has just started
