@@ -275,7 +275,8 @@ func (r *Reader) fullReason(wm Watermark, id dcIdentity, q Query) string {
 // ReadChanges reads what changed since wm for q, or everything when a
 // delta cannot be trusted: no watermark, another query or method, a
 // different DC or a new invocationId (a restore), a watermark ahead of the
-// DC's highestCommittedUSN, a refused DirSync cookie. Delta.Full and
+// DC's highestCommittedUSN, a refused DirSync cookie, a recomputed group
+// holding a nested group that memberOf does not show. Delta.Full and
 // Delta.FullReason say which happened. The caller forces a full read (the
 // spec changed, the periodic full interval) by passing the zero Watermark.
 //
@@ -343,10 +344,17 @@ func (r *Reader) readChanges(ctx context.Context, conn asyncSearcher, q Query, w
 		return nil, err
 	}
 	if err := r.applyChanges(ctx, conn, q, wm, id, have, ch, d); err != nil {
+		if errors.Is(err, errNeedFullRead) {
+			return r.fullRead(ctx, conn, q, id, err.Error(), &Delta{Time: d.Time, Stats: d.Stats})
+		}
 		return nil, err
 	}
 	return d, nil
 }
+
+// errNeedFullRead means a delta met what only a full read resolves (a
+// nested group that memberOf does not show): ReadChanges reads in full.
+var errNeedFullRead = errors.New("a full read is needed")
 
 // fullRead reads everything and makes a watermark for it. The DirSync
 // cookie is taken before the read, so that no change made during the read

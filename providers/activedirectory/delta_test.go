@@ -705,3 +705,50 @@ func TestDeltaP5P6Samba(t *testing.T) {
 	reader.BaseDN = os.Getenv("DC_BASE_DN")
 	runP5P6(t, reader, ldapMutator{conn}, fx)
 }
+
+// TestDeltaNestedGroupWithoutMemberOf: a delta finds nested groups through
+// memberOf; a nested group whose memberOf the bind account cannot read is
+// not found so. Its members must not vanish from the recomputed mapped
+// group (a full read, which lists every group, still shows them): the
+// delta becomes a full read instead.
+func TestDeltaNestedGroupWithoutMemberOf(t *testing.T) {
+	fx := newDeltaFixture(embeddedBase, randomSuffix())
+	for _, e := range fx.entries {
+		if e.DN == fx.team {
+			e.Attributes = append(e.Attributes, &ldap.EntryAttribute{Name: "x-embedded-hidden-attribute", Values: []string{"memberOf"}})
+		}
+	}
+	cfg, srv := startEmbedded(t, fx.asFixture(), embeddedOptions())
+	cfg.BaseDN = embeddedBase
+	ctx := context.Background()
+	q := fx.query()
+	r := newReader(t, cfg)
+	first, err := r.ReadChanges(ctx, q, Watermark{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := &Result{}
+	cur.Apply(first)
+	if got := len(cur.Groups[fx.all].Members); got != 4 {
+		t.Fatalf("full read: %d members of All, want 4 (u1 and, through Team, u2, u3, u4)", got)
+	}
+	// A membership change in the mapped group recomputes it.
+	if err := (embeddedMutator{srv}).addMember(fx.all, fx.u[8]); err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.ReadChanges(ctx, q, first.Watermark, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Apply(d)
+	full, err := r.Read(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(view(full), view(cur), cmpEmpty); diff != "" {
+		t.Errorf("delta applied to the view differs from a full read (-full +delta):\n%s", diff)
+	}
+	if !d.Full {
+		t.Errorf("delta: not a full read, want one (the nested group was not found through memberOf)")
+	}
+}

@@ -578,6 +578,9 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 	// candidates maps a candidate member's normalized DN to itself (the
 	// one string every map of the read shares for it) and its display DN.
 	candidates := map[string]candidate{}
+	// inNested marks the candidates some nested mapped group reaches: one
+	// of them that turns out to be a group was missed as a group above.
+	inNested := map[string]bool{}
 	for i, gq := range q.Groups {
 		rootNorm := NormalizeDN(gq.DN)
 		g, err := load(gq.DN, rootNorm)
@@ -633,6 +636,9 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 						w.direct[mn] = gn
 						candidates[mn] = candidate{norm: mn, dn: ge.members[k]}
 					}
+					if gq.Nested {
+						inNested[mn] = true
+					}
 				}
 			}
 			level = next
@@ -669,6 +675,15 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 		classes := e.GetEqualFoldAttributeValues("objectClass")
 		switch {
 		case len(classes) == 0 && !filteredUsers:
+			return nil
+		case len(classes) > 0 && inNested[n] && (hasFold(classes, "group") || hasFold(classes, "groupOfNames")):
+			// A group below a nested mapped group that was not found as one
+			// (in a delta: its memberOf is unreadable): its members are
+			// unknown. A full read lists every group; here it stays
+			// unresolved, and a delta is read in full instead.
+			if opts.delta {
+				return fmt.Errorf("nested group %s was not found through memberOf: %w", e.DN, errNeedFullRead)
+			}
 			return nil
 		case len(classes) > 0 && (!hasFold(classes, "user") || hasFold(classes, "computer")):
 			others[n] = true // readable, not a user account

@@ -155,3 +155,49 @@ func TestNestedGroupGoneOnItsBaseRead(t *testing.T) {
 		t.Errorf("unresolved (-want +got):\n%s", diff)
 	}
 }
+
+// TestNestedGroupMissedByTheListing: a member of a nested mapped group that
+// the group listing did not return but whose base read shows a group (the
+// listing was cut short, say) is an unreadable member, never an ignored
+// non-user: its members are unknown.
+func TestNestedGroupMissedByTheListing(t *testing.T) {
+	const base = "DC=example,DC=test"
+	const sub = "CN=Aggregate,CN=Schema,CN=Configuration," + base
+	const g, missed, u = "CN=G,DC=example,DC=test", "CN=Missed,DC=example,DC=test", "CN=U,DC=example,DC=test"
+	url := scriptedServer(t, func(b string, attrs []string) ([]*ldap.Entry, uint16) {
+		switch {
+		case b == "":
+			return []*ldap.Entry{ldap.NewEntry("", map[string][]string{"subschemaSubentry": {sub}})}, 0
+		case b == sub:
+			return []*ldap.Entry{ldap.NewEntry(sub, map[string][]string{"attributeTypes": {"( 2.5.4.31 NAME 'member' )"}})}, 0
+		case b == g:
+			return []*ldap.Entry{ldap.NewEntry(g, map[string][]string{"member": {missed, u}})}, 0
+		case b == missed:
+			return []*ldap.Entry{ldap.NewEntry(missed, map[string][]string{"objectClass": {"top", "group"}})}, 0
+		case b == base && attrs[0] == "1.1": // the group listing, without Missed
+			return []*ldap.Entry{ldap.NewEntry(g, nil)}, 0
+		case b == base: // the memberOf search
+			return []*ldap.Entry{ldap.NewEntry(u, map[string][]string{"sAMAccountName": {"u"}})}, 0
+		}
+		return nil, ldap.LDAPResultOperationsError
+	})
+	r := newReader(t, Config{URLs: []string{url}, BaseDN: base, BindDN: "svc@example.test", Password: "Canary-Pw",
+		AllowCleartextBind: true, Timeout: 5 * time.Second})
+	for _, nested := range []bool{true, false} {
+		res, err := r.Read(context.Background(), Query{Groups: []GroupQuery{{DN: g, Nested: nested}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := res.Groups[g]
+		if diff := cmp.Diff([]string{"cn=u,dc=example,dc=test"}, got.Members); diff != "" {
+			t.Errorf("nested %t: members (-want +got):\n%s", nested, diff)
+		}
+		var want []Unresolved
+		if nested {
+			want = []Unresolved{{DN: missed, Reason: UnresolvedUnreadable, Via: []string{g}}}
+		}
+		if diff := cmp.Diff(want, got.Unresolved); diff != "" {
+			t.Errorf("nested %t: unresolved (-want +got):\n%s", nested, diff)
+		}
+	}
+}
