@@ -566,10 +566,18 @@ func appendGUID(b, g []byte) ([]byte, error) {
 	return b, nil
 }
 
-// rawClasses reports whether an entry carries objectClass values, and
-// whether they include user and computer.
-func rawClasses(e rawEntry) (has, user, computer bool, err error) {
-	err = e.each(func(name, vals []byte) error {
+// objectClasses says which of the object classes the reader tells apart
+// an entry carries.
+type objectClasses struct {
+	has            bool // any objectClass value at all
+	user, computer bool
+	group          bool // group or groupOfNames
+}
+
+// rawClasses reads an entry's objectClass values.
+func rawClasses(e rawEntry) (objectClasses, error) {
+	var c objectClasses
+	err := e.each(func(name, vals []byte) error {
 		if !equalFoldASCII(name, "objectClass") {
 			return nil
 		}
@@ -579,13 +587,14 @@ func rawClasses(e rawEntry) (has, user, computer bool, err error) {
 				return err
 			}
 			vals = rest
-			has = true
-			user = user || equalFoldASCII(v, "user")
-			computer = computer || equalFoldASCII(v, "computer")
+			c.has = true
+			c.user = c.user || equalFoldASCII(v, "user")
+			c.computer = c.computer || equalFoldASCII(v, "computer")
+			c.group = c.group || equalFoldASCII(v, "group") || equalFoldASCII(v, "groupOfNames")
 		}
 		return nil
 	})
-	return has, user, computer, err
+	return c, err
 }
 
 // equalFoldASCII compares an attribute name or value with a constant,

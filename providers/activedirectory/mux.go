@@ -537,19 +537,26 @@ func toAttrEntry(e rawEntry) (*attrEntry, error) {
 // baseReadAttrs reads one entry on the mux. A missing entry (noSuchObject)
 // returns nil, nil.
 func (r *Reader) baseReadAttrs(ctx context.Context, dn string, attrs []string, st *ReadStats) (*attrEntry, error) {
-	st.Searches++
-	st.Pages++
 	var got *attrEntry
-	_, err := r.searchRaw(ctx, r.newRequest(dn, ldap.ScopeBaseObject, present("objectClass"), attrs), st, func(e rawEntry) error {
+	err := r.baseReadRaw(ctx, dn, attrs, st, func(e rawEntry) error {
 		var err error
 		got, err = toAttrEntry(e)
 		return err
 	})
+	return got, err
+}
+
+// baseReadRaw reads one entry on the mux and passes it to fn. A missing
+// entry (noSuchObject) is not an error: fn is not called.
+func (r *Reader) baseReadRaw(ctx context.Context, dn string, attrs []string, st *ReadStats, fn func(rawEntry) error) error {
+	st.Searches++
+	st.Pages++
+	_, err := r.searchRaw(ctx, r.newRequest(dn, ldap.ScopeBaseObject, present("objectClass"), attrs), st, fn)
 	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", dn, err)
+		return fmt.Errorf("reading %s: %w", dn, err)
 	}
-	return got, nil
+	return nil
 }

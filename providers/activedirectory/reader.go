@@ -661,62 +661,39 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 	// of every candidate is needed for it.
 	others := map[string]bool{}
 	resolved := func(n string) bool { return res.Users[n] != nil || others[n] }
-	// take records a returned candidate: a user account (objectClass user,
-	// not computer) becomes a User, another readable entry is ignored. An
-	// entry whose objectClass is unknown (the search did not ask for it or
-	// the bind account cannot read it) counts as a user only when the
-	// search filtered on objectClass=user; otherwise it stays unresolved.
-	take := func(e *ldap.Entry, filteredUsers bool) error {
-		c, ok := candidates[NormalizeDN(e.DN)]
-		if !ok || resolved(c.norm) || reasons[c.norm] != "" {
-			return nil
-		}
-		n := c.norm
-		classes := e.GetEqualFoldAttributeValues("objectClass")
-		switch {
-		case len(classes) == 0 && !filteredUsers:
-			return nil
-		case len(classes) > 0 && inNested[n] && (hasFold(classes, "group") || hasFold(classes, "groupOfNames")):
-			// A group below a nested mapped group that was not found as one
-			// (in a delta: its memberOf is unreadable): its members are
-			// unknown. A full read lists every group; here it stays
-			// unresolved, and a delta is read in full instead.
-			if opts.delta {
-				return fmt.Errorf("nested group %s was not found through memberOf: %w", e.DN, errNeedFullRead)
-			}
-			return nil
-		case len(classes) > 0 && (!hasFold(classes, "user") || hasFold(classes, "computer")):
-			others[n] = true // readable, not a user account
-			return nil
-		}
-		u, err := r.toUser(e, table)
-		if err != nil {
-			return err
-		}
-		if u == nil {
-			others[n] = true // a computer account
-		} else {
-			res.Users[n] = u
-			if opts.fresh != nil {
-				opts.fresh[n] = u
-			}
-		}
-		return nil
-	}
-	// collect is take(e, true) for the member searches, on the reader's own
-	// decoder: the entries arrive still encoded and become Users directly.
+	// collect records a returned candidate, on the reader's own decoder
+	// (the entry arrives still encoded and becomes a User directly): a
+	// user account (objectClass user, not computer) becomes a User,
+	// another readable entry is ignored. An entry whose objectClass is
+	// unknown (the search did not ask for it or the bind account cannot
+	// read it) counts as a user only when the search filtered on
+	// objectClass=user; otherwise it stays unresolved.
 	dec := newUserDecoder(table, r.now())
 	var norm []byte
-	collect := func(e rawEntry) error {
+	collect := func(e rawEntry, filteredUsers bool) error {
 		norm = appendNormalizedDN(norm[:0], e.dn)
 		c, ok := candidates[string(norm)]
 		if !ok || resolved(c.norm) || reasons[c.norm] != "" {
 			return nil
 		}
 		n := c.norm
-		if has, user, computer, err := rawClasses(e); err != nil {
+		classes, err := rawClasses(e)
+		if err != nil {
 			return err
-		} else if has && (!user || computer) {
+		}
+		switch {
+		case !classes.has && !filteredUsers:
+			return nil
+		case classes.has && inNested[n] && classes.group:
+			// A group below a nested mapped group that was not found as one
+			// (in a delta: its memberOf is unreadable): its members are
+			// unknown. A full read lists every group; here it stays
+			// unresolved, and a delta is read in full instead.
+			if opts.delta {
+				return fmt.Errorf("nested group %s was not found through memberOf: %w", e.dn, errNeedFullRead)
+			}
+			return nil
+		case classes.has && (!classes.user || classes.computer):
 			others[n] = true // readable, not a user account
 			return nil
 		}
@@ -784,7 +761,9 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 	seenEntries := 0
 	for _, f := range memberFilters {
 		before := st.Entries
-		if err := r.pagedSearchRaw(ctx, r.cfg.BaseDN, ldap.ScopeWholeSubtree, and(eq("objectClass", "user"), f), attrs, st, collect); err != nil {
+		err := r.pagedSearchRaw(ctx, r.cfg.BaseDN, ldap.ScopeWholeSubtree, and(eq("objectClass", "user"), f), attrs, st,
+			func(e rawEntry) error { return collect(e, true) })
+		if err != nil {
 			return nil, fmt.Errorf("reading members: %w", err)
 		}
 		seenEntries += st.Entries - before
@@ -806,8 +785,8 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 		}
 		r.log.Info("no member found through memberOf; reading member containers instead", "containers", len(parents))
 		for _, p := range slices.Sorted(maps.Keys(parents)) {
-			err := r.pagedSearch(ctx, conn, p, ldap.ScopeSingleLevel, present("objectClass"), withClass, st,
-				func(e *ldap.Entry) error { return take(e, false) })
+			err := r.pagedSearchRaw(ctx, p, ldap.ScopeSingleLevel, present("objectClass"), withClass, st,
+				func(e rawEntry) error { return collect(e, false) })
 			if err != nil {
 				return nil, fmt.Errorf("reading members: %w", err)
 			}
@@ -822,14 +801,9 @@ func (r *Reader) readWith(ctx context.Context, conn asyncSearcher, q Query, opts
 			continue
 		}
 		st.MemberReads++
-		e, err := r.baseRead(ctx, conn, candidates[n].dn, withClass, st)
+		err := r.baseReadRaw(ctx, candidates[n].dn, withClass, st, func(e rawEntry) error { return collect(e, false) })
 		if err != nil {
 			return nil, fmt.Errorf("reading member %s: %w", candidates[n].dn, err)
-		}
-		if e != nil {
-			if err := take(e, false); err != nil {
-				return nil, err
-			}
 		}
 		if !resolved(n) {
 			reasons[n] = UnresolvedUnreadable
