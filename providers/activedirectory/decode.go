@@ -201,6 +201,15 @@ func nextValue(vals []byte) (v, rest []byte, err error) {
 	return expect(vals, tagOctetString, "attribute value")
 }
 
+// firstValue returns the first value of a value SET, nil for an empty one.
+func firstValue(vals []byte) ([]byte, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	v, _, err := nextValue(vals)
+	return v, err
+}
+
 // countValues returns how many values a value SET holds, checking them all.
 func countValues(vals []byte) (int, error) {
 	n := 0
@@ -380,12 +389,9 @@ func (d *userDecoder) decode(e rawEntry) (*User, error) {
 	dnText := func() string { return string(e.dn) }
 	err := e.each(func(name, vals []byte) error {
 		lname := d.lowerName(name)
-		var first []byte
-		if len(vals) > 0 {
-			var err error
-			if first, _, err = nextValue(vals); err != nil {
-				return err
-			}
+		first, err := firstValue(vals)
+		if err != nil {
+			return err
 		}
 		switch string(lname) {
 		case "objectsid":

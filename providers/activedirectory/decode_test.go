@@ -282,3 +282,52 @@ func TestAppendNormalizedDN(t *testing.T) {
 func embeddedOptions() embedded.Options {
 	return embedded.Options{MaxPageSize: 1000, MaxValRange: 1500}
 }
+
+// TestChangeEntryMalformed: a malformed value in a changed entry fails the
+// change read instead of being skipped (a tombstone whose isDeleted did not
+// decode would pass for a live object); an empty value set is an absent
+// attribute.
+func TestChangeEntryMalformed(t *testing.T) {
+	bad := func(name string) []byte {
+		return berTL(tagSequence, berStr(name), berTL(tagSet, []byte{tagOctetString, 0x05, 'T'}))
+	}
+	classes := attr("objectClass", "top", "group") // a group is classified without decoding it as a user
+	tests := []struct {
+		name    string
+		attrs   [][]byte
+		wantErr bool
+	}{
+		{"well-formed", [][]byte{classes, attr("isDeleted", "TRUE"), attr("lastKnownParent", "OU=x")}, false},
+		{"empty value sets", [][]byte{classes, attr("isDeleted"), attr("objectGUID"), attr("lastKnownParent")}, false},
+		{"malformed isDeleted", [][]byte{classes, bad("isDeleted")}, true},
+		{"malformed objectGUID", [][]byte{classes, bad("objectGUID")}, true},
+		{"malformed lastKnownParent", [][]byte{classes, bad("lastKnownParent")}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := parseMessage(entryMsg(1, "CN=Ada,DC=example,DC=test", tt.attrs...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := parseEntry(m.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch := &changes{users: map[string]*changedUser{}}
+			var norm []byte
+			err = ch.add(e, newUserDecoder(newAttrTable(nil), time.Now()), &norm)
+			if tt.wantErr {
+				if !errors.Is(err, errBER) {
+					t.Errorf("err = %v, want errBER", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(ch.deleted) + len(ch.groups); got != 1 {
+				t.Errorf("%d objects classified, want 1", got)
+			}
+		})
+	}
+}

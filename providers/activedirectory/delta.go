@@ -471,6 +471,11 @@ func (ch *changes) add(e rawEntry, dec *userDecoder, norm *[]byte) error {
 	var guid, sid, parent string
 	memberOf := map[string]bool{}
 	err := e.each(func(name, vals []byte) error {
+		// A malformed value fails the read; an empty value set is absent.
+		val, err := firstValue(vals)
+		if err != nil {
+			return err
+		}
 		switch strings.ToLower(string(name)) {
 		case "objectclass":
 			for v := vals; len(v) > 0; {
@@ -483,29 +488,21 @@ func (ch *changes) add(e rawEntry, dec *userDecoder, norm *[]byte) error {
 				isGroup = isGroup || bytes.EqualFold(val, []byte("group"))
 			}
 		case "isdeleted":
-			if val, _, err := nextValue(vals); err == nil {
-				deleted = bytes.EqualFold(val, []byte("TRUE"))
-			}
+			deleted = bytes.EqualFold(val, []byte("TRUE"))
 		case "objectguid":
-			if val, _, err := nextValue(vals); err == nil {
-				g, err := FormatGUID(val)
-				if err != nil {
+			if val != nil {
+				if guid, err = FormatGUID(val); err != nil {
 					return fmt.Errorf("%s: objectGUID: %w", e.dn, err)
 				}
-				guid = g
 			}
 		case "objectsid":
-			if val, _, err := nextValue(vals); err == nil {
-				s, err := FormatSID(val)
-				if err != nil {
+			if val != nil {
+				if sid, err = FormatSID(val); err != nil {
 					return fmt.Errorf("%s: objectSid: %w", e.dn, err)
 				}
-				sid = s
 			}
 		case "lastknownparent":
-			if val, _, err := nextValue(vals); err == nil {
-				parent = string(val)
-			}
+			parent = string(val)
 		case "memberof":
 			for v := vals; len(v) > 0; {
 				val, rest, err := nextValue(v)

@@ -103,20 +103,27 @@ func (r *Reader) dirSyncChanges(ctx context.Context, q Query, wm Watermark, id d
 	seen := map[string]bool{}
 	attrs := append(userAttrs(q.Attributes), "member", "name")
 	cookie, err := r.dirSync(ctx, base, wm.Cookie, or(eq("objectClass", "user"), eq("objectClass", "group")), attrs, st, func(e rawEntry) error {
-		return e.each(func(name, vals []byte) error {
+		var guid []byte
+		err := e.each(func(name, vals []byte) error {
 			if !equalFoldASCII(name, attrObjectGUID) {
 				return nil
 			}
-			v, _, err := nextValue(vals)
-			if err != nil {
-				return err
-			}
-			if !seen[string(v)] {
-				seen[string(v)] = true
-				guids = append(guids, slices.Clone(v))
-			}
-			return nil
+			var err error
+			guid, err = firstValue(vals)
+			return err
 		})
+		switch {
+		case err != nil:
+			return err
+		case guid == nil:
+			// DirSync always returns objectGUID; without it the change
+			// could not be read again, and the cookie would pass it by.
+			return fmt.Errorf("DirSync returned %s without objectGUID", e.dn)
+		case !seen[string(guid)]:
+			seen[string(guid)] = true
+			guids = append(guids, slices.Clone(guid))
+		}
+		return nil
 	})
 	if ldap.IsErrorAnyOf(err, ldap.LDAPResultUnavailableCriticalExtension, ldap.LDAPResultProtocolError,
 		ldap.LDAPResultUnwillingToPerform, ldap.LDAPResultInsufficientAccessRights) {
