@@ -14,15 +14,17 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-// The bulk searches (user pages, change reads) bypass go-ldap's decoder,
-// which builds a packet tree per message and copies every value several
-// times (about 24 KB of garbage per user entry, measured). muxConn sits
+// The bulk searches (user pages, member lists, change reads) bypass
+// go-ldap's decoder, which builds a packet tree per message and copies
+// every value several times (about 24 KB of garbage per user entry, measured). muxConn sits
 // between go-ldap and the connection: it reads the stream itself, passes
 // every message to go-ldap unchanged except the responses to the reader's
 // own searches (message IDs from leanFirstID up, far above go-ldap's
 // counter), and hands those whole, in reused buffers, to the search that is
-// waiting for them, which decodes them with decode.go. Binds, StartTLS,
-// base reads and everything else stay with go-ldap.
+// waiting for them, which decodes them with decode.go: the member searches
+// and base reads of a read, member lists and change reads. Binds, StartTLS,
+// the rootDSE and DC probes, the group listing, Lookup and Find stay with
+// go-ldap.
 //
 // The pump runs in go-ldap's reader goroutine (which is always inside
 // Read); requests are written under a mutex shared with go-ldap's writes.
