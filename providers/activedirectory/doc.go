@@ -46,7 +46,7 @@
 //
 // # Errors
 //
-// Every error of New, Ping, Read, ReadChanges, Lookup and Schema is an
+// Every error of New, Ping, Read, ReadChanges, Lookup, Find and Schema is an
 // *Error, whose Terminal method says whether retrying can help without a
 // person acting:
 // rejected credentials and account states, insufficient access, a demand

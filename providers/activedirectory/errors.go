@@ -13,7 +13,7 @@ import (
 )
 
 // Error is every error the Reader's methods return (New, Ping, Read,
-// Lookup, Schema), classified so that callers need not know LDAP result
+// ReadChanges, Lookup, Find, Schema), classified so that callers need not know LDAP result
 // codes: Terminal reports whether trying again can help without a person
 // changing something. Its text never contains the bind password.
 type Error struct {

@@ -15,11 +15,11 @@ const maxFound = 20
 // userPrincipalName or mail (AD compares them case-insensitively); a
 // DOMAIN\user name is looked up by its user part. It is for explaining one
 // person, not for reads that decide changes. Computer accounts are left
-// out, and at most 20 accounts are returned.
+// out, and at most 20 accounts are returned. The error is an *Error.
 func (r *Reader) Find(ctx context.Context, who string, attrs []string) ([]*User, error) {
 	for _, a := range attrs {
 		if !validAttr(a) {
-			return nil, fmt.Errorf("attribute name %q is not valid", a)
+			return nil, invalid(fmt.Errorf("attribute name %q is not valid", a))
 		}
 	}
 	who = strings.TrimSpace(who)
@@ -49,7 +49,7 @@ func (r *Reader) Find(ctx context.Context, who string, attrs []string) ([]*User,
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("looking up %q: %w", who, err)
+		return nil, classify(fmt.Errorf("looking up %q: %w", who, err))
 	}
 	return out, nil
 }
