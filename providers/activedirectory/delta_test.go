@@ -706,6 +706,16 @@ func TestDeltaP5P6Samba(t *testing.T) {
 	runP5P6(t, reader, ldapMutator{conn}, fx)
 }
 
+// hideTeamMemberOf makes memberOf of the fixture's nested group Team
+// unreadable for the reader (a deny ACE on Samba).
+func (f *deltaFixture) hideTeamMemberOf() {
+	for _, e := range f.entries {
+		if e.DN == f.team {
+			e.Attributes = append(e.Attributes, &ldap.EntryAttribute{Name: "x-embedded-hidden-attribute", Values: []string{"memberOf"}})
+		}
+	}
+}
+
 // TestDeltaNestedGroupWithoutMemberOf: a delta finds nested groups through
 // memberOf; a nested group whose memberOf the bind account cannot read is
 // not found so. Its members must not vanish from the recomputed mapped
@@ -713,13 +723,33 @@ func TestDeltaP5P6Samba(t *testing.T) {
 // delta becomes a full read instead.
 func TestDeltaNestedGroupWithoutMemberOf(t *testing.T) {
 	fx := newDeltaFixture(embeddedBase, randomSuffix())
-	for _, e := range fx.entries {
-		if e.DN == fx.team {
-			e.Attributes = append(e.Attributes, &ldap.EntryAttribute{Name: "x-embedded-hidden-attribute", Values: []string{"memberOf"}})
-		}
-	}
+	fx.hideTeamMemberOf()
 	cfg, srv := startEmbedded(t, fx.asFixture(), embeddedOptions())
 	cfg.BaseDN = embeddedBase
+	testNestedGroupWithoutMemberOf(t, cfg, embeddedMutator{srv}, fx)
+}
+
+func TestDeltaNestedGroupWithoutMemberOfSamba(t *testing.T) {
+	cfg := sambaEnvConfig(t)
+	conn, err := adminConn(sambaAdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fx := newDeltaFixture(cfg.BaseDN, randomSuffix())
+	fx.hideTeamMemberOf()
+	if err := loadFixture(conn, fx.asFixture()); err != nil {
+		t.Fatalf("loading the delta fixture: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := conn.Del(ldap.NewDelRequest(fx.base, []ldap.Control{ldap.NewControlSubtreeDelete()})); err != nil {
+			t.Errorf("removing the delta fixture: %v", err)
+		}
+	})
+	testNestedGroupWithoutMemberOf(t, cfg, ldapMutator{conn}, fx)
+}
+
+func testNestedGroupWithoutMemberOf(t *testing.T, cfg Config, mut mutator, fx *deltaFixture) {
 	ctx := context.Background()
 	q := fx.query()
 	r := newReader(t, cfg)
@@ -733,7 +763,7 @@ func TestDeltaNestedGroupWithoutMemberOf(t *testing.T) {
 		t.Fatalf("full read: %d members of All, want 4 (u1 and, through Team, u2, u3, u4)", got)
 	}
 	// A membership change in the mapped group recomputes it.
-	if err := (embeddedMutator{srv}).addMember(fx.all, fx.u[8]); err != nil {
+	if err := mut.addMember(fx.all, fx.u[8]); err != nil {
 		t.Fatal(err)
 	}
 	d, err := r.ReadChanges(ctx, q, first.Watermark, cur)
@@ -748,7 +778,7 @@ func TestDeltaNestedGroupWithoutMemberOf(t *testing.T) {
 	if diff := cmp.Diff(view(full), view(cur), cmpEmpty); diff != "" {
 		t.Errorf("delta applied to the view differs from a full read (-full +delta):\n%s", diff)
 	}
-	if !d.Full {
-		t.Errorf("delta: not a full read, want one (the nested group was not found through memberOf)")
+	if !d.Full || !strings.Contains(d.FullReason, "not found through memberOf") {
+		t.Errorf("delta: full %t (%q), want a full read (the nested group was not found through memberOf)", d.Full, d.FullReason)
 	}
 }
