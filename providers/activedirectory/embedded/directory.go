@@ -145,6 +145,7 @@ type directory struct {
 	usn        int64
 	nextRID    uint32
 	usedRIDs   map[uint32]bool
+	usedGUIDs  map[string]bool   // objectGUIDs handed out, tombstones' included
 	attrNames  map[string]string // lower-case -> name of every attribute ever stored (for the schema)
 	schemaNorm string            // normalized DN of the subschema entry
 }
@@ -272,6 +273,7 @@ func newDirectory(in []*ldap.Entry, baseDN, domainSID string) (*directory, error
 		usn:       firstUSN,
 		nextRID:   firstRID,
 		usedRIDs:  make(map[uint32]bool),
+		usedGUIDs: make(map[string]bool),
 		attrNames: make(map[string]string),
 	}
 	given := make([]*entry, 0, len(in))
@@ -553,7 +555,17 @@ func (d *directory) synthesize(e *entry) {
 		}
 	}
 	if e.get("objectguid") == nil {
-		e.set("objectGUID", []string{guidFor("objectGUID", e.norm)})
+		// Derived from the DN, so fixtures keep their GUIDs; an object
+		// created where another one was (deleted or moved away) gets a
+		// new one, as a DC gives every object its own.
+		g := guidFor("objectGUID", e.norm)
+		for i := 1; d.usedGUIDs[g]; i++ {
+			g = guidFor("objectGUID#"+strconv.Itoa(i), e.norm)
+		}
+		e.set("objectGUID", []string{g})
+	}
+	if g := e.values("objectguid"); len(g) > 0 {
+		d.usedGUIDs[g[0]] = true
 	}
 	if e.get("objectcategory") == nil {
 		if cat := d.categoryFor(e); cat != "" {
