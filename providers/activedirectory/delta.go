@@ -276,7 +276,8 @@ func (r *Reader) fullReason(wm Watermark, id dcIdentity, q Query) string {
 // delta cannot be trusted: no watermark, another query or method, a
 // different DC or a new invocationId (a restore), a watermark ahead of the
 // DC's highestCommittedUSN, a refused DirSync cookie, a recomputed group
-// holding a nested group that memberOf does not show. Delta.Full and
+// holding a nested group that memberOf does not show, another object at a
+// DN of have. Delta.Full and
 // Delta.FullReason say which happened. The caller forces a full read (the
 // spec changed, the periodic full interval) by passing the zero Watermark.
 //
@@ -353,7 +354,8 @@ func (r *Reader) readChanges(ctx context.Context, conn asyncSearcher, q Query, w
 }
 
 // errNeedFullRead means a delta met what only a full read resolves (a
-// nested group that memberOf does not show): ReadChanges reads in full.
+// nested group that memberOf does not show, another object at a DN of the
+// caller's view): ReadChanges reads in full.
 var errNeedFullRead = errors.New("a full read is needed")
 
 // fullRead reads everything and makes a watermark for it. The DirSync
@@ -610,6 +612,16 @@ func (r *Reader) applyChanges(ctx context.Context, conn asyncSearcher, q Query, 
 	}
 	for _, ms := range d.Members {
 		slices.SortFunc(ms, func(a, b Membership) int { return strings.Compare(a.DN, b.DN) })
+	}
+	// Another object at a DN the view holds (the one there was deleted or
+	// moved away unseen): Apply would give it the memberships of the one
+	// it replaces, which only a full read sorts out.
+	if have != nil {
+		for n, u := range d.Users {
+			if prev := have.Users[n]; prev != nil && prev.GUID != "" && u.GUID != "" && prev.GUID != u.GUID {
+				return fmt.Errorf("another object (objectGUID %s) now has the DN %s: %w", u.GUID, u.DN, errNeedFullRead)
+			}
+		}
 	}
 
 	next := wm

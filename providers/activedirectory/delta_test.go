@@ -782,3 +782,64 @@ func testNestedGroupWithoutMemberOf(t *testing.T, cfg Config, mut mutator, fx *d
 		t.Errorf("delta: full %t (%q), want a full read (the nested group was not found through memberOf)", d.Full, d.FullReason)
 	}
 }
+
+// TestDeltaDNTakenByAnotherObject: a user is deleted (the reader may not
+// see tombstones) and another one created with its DN and put in a mapped
+// group. The view holds the first one at that DN, with its memberships; the
+// new object must not inherit them (it would be granted the first one's
+// roles): the delta becomes a full read.
+func TestDeltaDNTakenByAnotherObject(t *testing.T) {
+	env, _ := startDeltaEmbedded(t, false)
+	testDNTakenByAnotherObject(t, env)
+}
+
+func TestDeltaDNTakenByAnotherObjectSamba(t *testing.T) {
+	testDNTakenByAnotherObject(t, sambaDeltaEnv(t, false))
+}
+
+func testDNTakenByAnotherObject(t *testing.T, env deltaEnv) {
+	ctx := context.Background()
+	fx := env.fx
+	q := fx.query()
+	r := newReader(t, env.cfg)
+	first, err := r.ReadChanges(ctx, q, Watermark{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := &Result{}
+	cur.Apply(first)
+	// u5 is in Flat; its successor at the same DN goes into Team (All).
+	var again *ldap.Entry
+	for _, e := range fx.entries {
+		if e.DN == fx.u[5] {
+			again = ldap.NewEntry(e.DN, map[string][]string{})
+			for _, a := range e.Attributes {
+				again.Attributes = append(again.Attributes, &ldap.EntryAttribute{Name: a.Name, Values: a.Values})
+			}
+		}
+	}
+	if err := env.mut.remove(fx.u[5]); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.mut.add(again); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.mut.addMember(fx.team, fx.u[5]); err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.ReadChanges(ctx, q, first.Watermark, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Apply(d)
+	full, err := r.Read(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(view(full), view(cur), cmpEmpty); diff != "" {
+		t.Errorf("delta applied to the view differs from a full read (-full +delta):\n%s", diff)
+	}
+	if !d.Full {
+		t.Errorf("delta: not a full read, want one (another object took a DN of the view)")
+	}
+}
