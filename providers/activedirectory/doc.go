@@ -22,7 +22,8 @@
 //     search nor a base read of it returned anything (noSuchObject, or an
 //     entry without even objectClass, which is what AD and Samba return for
 //     an object the bind account may not read). A nested group the bind
-//     account cannot read is listed so too, since its members are unknown.
+//     account cannot read, or that the listing of groups did not return, is
+//     listed so too, since its members are unknown.
 //   - UnresolvedOutsideBase: it lies outside Config.BaseDN, so it is never
 //     read (the memberOf-less fallback reads only containers inside BaseDN).
 //
