@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pandasync/pandasync/providers/assetpanda"
 	"github.com/pandasync/pandasync/spec"
@@ -66,6 +67,14 @@ type ApplyOptions struct {
 	// closes it to fence itself. It is called from Apply's goroutine and
 	// must return quickly.
 	Gate func(ctx context.Context) error
+	// WriteWithin, when set, is asked after Gate lets a batch through: how
+	// long the batch may take from now (ok false: no bound). The batch's
+	// request runs under that deadline, so that what it may wait for (the
+	// rate limiter, a 429's Retry-After, a new token, retries) cannot carry
+	// it past the time the gate vouched for. A leader uses it so that no
+	// write is sent after its lease may have passed to another replica; a
+	// batch cut short is reported failed, and the next gate stops the rest.
+	WriteWithin func() (d time.Duration, ok bool)
 }
 
 // Outcome is the result of applying one change.
@@ -127,7 +136,7 @@ func ApplyWith(ctx context.Context, p *Plan, set *spec.Set, tgt TargetWriter, op
 	if p.Suspended || set.Policy.Spec.Suspend {
 		return nil, ErrSuspended
 	}
-	a := &applier{set: set, tgt: tgt, obs: obs, gateFn: opts.Gate, res: &ApplyResult{}}
+	a := &applier{set: set, tgt: tgt, obs: obs, gateFn: opts.Gate, within: opts.WriteWithin, res: &ApplyResult{}}
 	obs.Started(len(p.Changes))
 
 	var users []Change
@@ -171,6 +180,7 @@ type applier struct {
 	tgt    TargetWriter
 	obs    Observer
 	gateFn func(context.Context) error
+	within func() (time.Duration, bool)
 	res    *ApplyResult
 	// stop is why the apply stopped writing: the gate's error or the
 	// context's; nil while it goes on.
@@ -187,18 +197,25 @@ func (a *applier) stopped(ctx context.Context) bool {
 }
 
 // gate is called before every write batch: it reports whether the batch
-// may be sent.
-func (a *applier) gate(ctx context.Context) bool {
+// may be sent, and the context to send it in (bounded by WriteWithin);
+// call done when the batch's request returned.
+func (a *applier) gate(ctx context.Context) (bctx context.Context, done context.CancelFunc, ok bool) {
 	if a.stopped(ctx) {
-		return false
+		return nil, nil, false
 	}
 	if a.gateFn != nil {
 		if err := a.gateFn(ctx); err != nil {
 			a.stop = err
-			return false
+			return nil, nil, false
 		}
 	}
-	return true
+	if a.within != nil {
+		if d, bounded := a.within(); bounded {
+			bctx, done = context.WithTimeout(ctx, d)
+			return bctx, done, true
+		}
+	}
+	return ctx, func() {}, true
 }
 
 // skipAll reports changes as not attempted because the apply stopped.
@@ -298,11 +315,13 @@ func (a *applier) applyRecords(ctx context.Context, name string, cs []Change) {
 		}
 		for start := 0; start < len(ok); start += WriteBatchSize {
 			end := min(start+WriteBatchSize, len(ok))
-			if !a.gate(ctx) {
+			bctx, done, pass := a.gate(ctx)
+			if !pass {
 				a.skipAll(ok[start:])
 				break
 			}
-			results, err := a.tgt.CreateRecords(ctx, col, key, fields[start:end])
+			results, err := a.tgt.CreateRecords(bctx, col, key, fields[start:end])
+			done()
 			a.report(ok[start:end], results, err)
 		}
 	}
@@ -338,11 +357,13 @@ func (a *applier) applyRecords(ctx context.Context, name string, cs []Change) {
 		}
 		for start := 0; start < len(ok); start += WriteBatchSize {
 			end := min(start+WriteBatchSize, len(ok))
-			if !a.gate(ctx) {
+			bctx, done, pass := a.gate(ctx)
+			if !pass {
 				a.skipAll(ok[start:])
 				break
 			}
-			results, err := a.tgt.UpdateRecords(ctx, col, ups[start:end])
+			results, err := a.tgt.UpdateRecords(bctx, col, ups[start:end])
+			done()
 			a.report(ok[start:end], results, err)
 		}
 	}
@@ -436,12 +457,14 @@ func (a *applier) applyUsers(ctx context.Context, cs []Change) {
 					a.done(c, err)
 					continue
 				}
-				if !a.gate(ctx) {
+				bctx, done, pass := a.gate(ctx)
+				if !pass {
 					a.skipAll([]Change{c})
 					continue
 				}
-				u, err := a.tgt.CreateUser(ctx, assetpanda.NewUser{Email: c.After[UserEmail], FirstName: c.After[UserFirstName],
+				u, err := a.tgt.CreateUser(bctx, assetpanda.NewUser{Email: c.After[UserEmail], FirstName: c.After[UserFirstName],
 					LastName: c.After[UserLastName], ADSID: c.Key, Role: r})
+				done()
 				if err == nil && u != nil {
 					bySID[c.Key] = u
 				}
@@ -461,11 +484,13 @@ func (a *applier) applyUsers(ctx context.Context, cs []Change) {
 				a.done(c, err)
 				continue
 			}
-			if !a.gate(ctx) {
+			bctx, done, pass := a.gate(ctx)
+			if !pass {
 				a.skipAll([]Change{c})
 				continue
 			}
-			_, err = a.tgt.UpdateUser(ctx, u.ID, up)
+			_, err = a.tgt.UpdateUser(bctx, u.ID, up)
+			done()
 			a.done(c, err)
 		}
 	}

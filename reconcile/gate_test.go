@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pandasync/pandasync/providers/assetpanda"
+	"github.com/pandasync/pandasync/providers/assetpanda/emulator"
 )
 
 // recordingObserver records every change Apply reports, with its error.
@@ -74,5 +78,52 @@ func TestApplyGate(t *testing.T) {
 				t.Errorf("the next plan is not the changes left (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestApplyWriteWithin: a write batch runs under the bound WriteWithin
+// gives, so that what it would wait for inside the client (here a 429
+// asking for 30 s before the next request) cannot carry it past the time
+// the gate vouched for, as a leader's fence window. The user writes, which
+// come after the 429, are cut short and reported failed, nothing of them
+// is written, and the next plan is exactly those changes.
+func TestApplyWriteWithin(t *testing.T) {
+	w := newWorld(t)
+	p := w.plan(Options{})
+	w.emu.Fault(emulator.Fault{Route: "POST /v3/users/invite", Count: -1, Kind: emulator.FaultStatus, Status: 429, RetryAfter: "30"})
+	asked := 0
+	within := func() (time.Duration, bool) { asked++; return 50 * time.Millisecond, true }
+	res, err := ApplyWith(context.Background(), p, w.set, w.ap, ApplyOptions{WriteWithin: within})
+	if err != nil {
+		t.Fatalf("ApplyWith = %v", err)
+	}
+	var cut []Change
+	for _, o := range res.Outcomes {
+		switch {
+		case o.Err == nil && o.Change.Kind == KindRecord:
+		case errors.Is(o.Err, context.DeadlineExceeded) && o.Change.Kind == KindUser:
+			cut = append(cut, o.Change)
+		default:
+			t.Errorf("%s %s %s: %v; want records written and user writes cut short at their deadline", o.Change.Action, o.Change.Kind, o.Change.Name, o.Err)
+		}
+	}
+	if len(cut) == 0 {
+		t.Fatal("no write was cut short; the fixture needs user changes")
+	}
+	if want := 1 + len(cut); asked != want { // the one batch of records, then each user write
+		t.Errorf("WriteWithin asked %d times, want %d (once per write batch)", asked, want)
+	}
+	w.emu.ClearFaults()
+	fresh, err := assetpanda.New(assetpanda.Config{URL: w.apURL, ClientID: "test-client", ClientSecret: "test-secret",
+		Email: "admin@example.com", Password: "test-password", Rate: assetpanda.Rate{Requests: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := MakePlan(context.Background(), w.set, w.dir, fresh, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(rows(cut), rows(again.Changes)); diff != "" {
+		t.Errorf("the next plan is not the writes that were cut short (-want +got):\n%s", diff)
 	}
 }

@@ -32,6 +32,8 @@ type world struct {
 	dir *activedirectory.Reader
 	ap  *assetpanda.Client
 	emu *emulator.Emulator
+	// apURL is the emulator's address, for a second client.
+	apURL string
 	// base is where the fixture lives: fixtureBase in the embedded
 	// directory, a fresh OU in Samba.
 	base string
@@ -118,7 +120,7 @@ func (w *world) connectAssetPanda(emu *emulator.Emulator) {
 	if err != nil {
 		w.t.Fatalf("asset panda client: %v", err)
 	}
-	w.ap, w.emu = ap, emu
+	w.ap, w.emu, w.apURL = ap, emu, api.URL
 }
 
 // newWorld serves the fixture from the embedded directory.

@@ -185,7 +185,7 @@ func (a *app) newLoop(ra runArgs, st *state, watch bool, election *electorBindin
 	}
 	if election != nil {
 		cfg.Leadership = election.elector
-		cfg.Gate = election.elector.Fence
+		cfg.Gate, cfg.WriteWithin = election.elector.Fence, election.elector.WriteWithin
 	}
 	return loop.New(cfg)
 }

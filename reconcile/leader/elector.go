@@ -210,6 +210,23 @@ func (e *Elector) Fence(ctx context.Context) error {
 	return nil
 }
 
+// WriteWithin is how long a write that Fence has just let through may
+// take: what is left of the fence window since the last renewal, measured
+// on this process's monotonic clock. Apply runs each write batch under it
+// (reconcile.ApplyOptions.WriteWithin), so that waits and retries inside
+// a batch cannot carry a write past the window. It is 0 when this replica
+// does not lead or the window has passed.
+func (e *Elector) WriteWithin() (time.Duration, bool) {
+	now := e.now()
+	e.mu.Lock()
+	leading, last := e.leading, e.lastRenew
+	e.mu.Unlock()
+	if !leading {
+		return 0, true
+	}
+	return max(0, e.cfg.LeaseDuration-e.cfg.FenceMargin-now.Sub(last)), true
+}
+
 // Status is what /status shows about the election.
 type Status struct {
 	Lease    string `json:"lease"`    // namespace/name

@@ -195,19 +195,23 @@ func TestFenceWindow(t *testing.T) {
 	if err := e.Fence(ctx); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("Fence before any election = %v, want ErrNotLeader", err)
 	}
+	if d, ok := e.WriteWithin(); d != 0 || !ok {
+		t.Errorf("WriteWithin before any election = %s, %t; want 0, true", d, ok)
+	}
 	if !e.tryAcquireOrRenew(ctx) {
 		t.Fatal("no lease")
 	}
 	// The window is LeaseDuration - FenceMargin = 15 s - 5 s.
 	tests := []struct {
-		after time.Duration
-		ok    bool
+		after  time.Duration
+		ok     bool
+		within time.Duration // what WriteWithin gives a batch
 	}{
-		{0, true},
-		{2 * time.Second, true},
-		{9999 * time.Millisecond, true},
-		{10 * time.Second, false},
-		{25 * time.Second, false}, // a SIGSTOPped leader wakes up
+		{0, true, 10 * time.Second},
+		{2 * time.Second, true, 8 * time.Second},
+		{9999 * time.Millisecond, true, time.Millisecond},
+		{10 * time.Second, false, 0},
+		{25 * time.Second, false, 0}, // a SIGSTOPped leader wakes up
 	}
 	for _, tt := range tests {
 		clock.mu.Lock()
@@ -216,6 +220,9 @@ func TestFenceWindow(t *testing.T) {
 		err := e.Fence(ctx)
 		if tt.ok != (err == nil) {
 			t.Errorf("Fence %s after the renewal = %v, want ok %v", tt.after, err, tt.ok)
+		}
+		if d, ok := e.WriteWithin(); d != tt.within || !ok {
+			t.Errorf("WriteWithin %s after the renewal = %s, %t; want %s, true", tt.after, d, ok, tt.within)
 		}
 		if err != nil && !errors.Is(err, ErrNotLeader) {
 			t.Errorf("Fence error %v does not wrap ErrNotLeader", err)

@@ -83,6 +83,10 @@ type Config struct {
 	// writes (see reconcile.ApplyOptions.Gate). Leader election fences a
 	// leader that lost its lease here.
 	Gate func(ctx context.Context) error
+	// WriteWithin, when set, bounds how long a write batch that Gate let
+	// through may take (see reconcile.ApplyOptions.WriteWithin): a leader
+	// bounds it by what is left of its fence window.
+	WriteWithin func() (time.Duration, bool)
 	// Leadership, when set, is the leader election this replica takes part
 	// in: passes run only while it leads (see Leadership).
 	Leadership Leadership

@@ -46,7 +46,7 @@ func (l *Loop) pass(ctx context.Context, st *loopState, reason string, once bool
 	}
 	obs := &passObserver{l: l, rep: rep, log: log, rev: rev, applied: map[string]reconcile.Summary{}, failed: map[string]int{}}
 	req := Request{ID: rep.ID, Reason: reason, Set: st.set, Revision: rev, Log: log,
-		Apply: reconcile.ApplyOptions{Observer: obs, Gate: l.gate}}
+		Apply: reconcile.ApplyOptions{Observer: obs, Gate: l.gate, WriteWithin: l.cfg.WriteWithin}}
 	if e := l.leaderEpoch.Load(); e != l.passEpoch {
 		// Another replica may have led, and written, since this one's
 		// last pass: what it remembers of both sides may be behind.
